@@ -1,0 +1,5 @@
+"""Run the target: ``python -m target_influxdb``."""
+
+from target_influxdb.target import TargetInfluxDB
+
+TargetInfluxDB.cli()

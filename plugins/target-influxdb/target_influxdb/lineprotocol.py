@@ -1,0 +1,342 @@
+"""Pure conversion of Singer records into InfluxDB line protocol.
+
+Nothing here does I/O. A :class:`PointEncoder` is built once per stream from its JSON schema
+and mapping; it turns each record into a line without its timestamp plus the timestamp in
+epoch microseconds, so that a batch can pick the coarsest precision that loses nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import math
+import time
+import typing as t
+from dataclasses import dataclass, field
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+ONE_MICROSECOND = dt.timedelta(microseconds=1)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+RESERVED_KEYS = frozenset({"time", "_field", "_measurement"})
+"""Keys InfluxDB refuses as tag or field keys; they are written with a trailing ``_``."""
+
+_MEASUREMENT_ESCAPES = str.maketrans(
+    {",": r"\,", " ": r"\ ", "\n": r"\n", "\r": r"\r", "\t": r"\t"},
+)
+_KEY_ESCAPES = str.maketrans(
+    {",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\r": r"\r", "\t": r"\t"},
+)
+_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
+
+FieldKind = t.Literal["float", "integer", "boolean", "string", "json"]
+PRECISION_DIVISORS: dict[str, int] = {"s": 1_000_000, "ms": 1_000, "us": 1}
+
+
+class RecordError(ValueError):
+    """A record that cannot become a point (for example, no usable timestamp)."""
+
+
+@dataclass(frozen=True)
+class StreamMapping:
+    """How one stream becomes points: the resolved mapping of the target config."""
+
+    measurement: str
+    tags: tuple[str, ...]
+    timestamp: str | None
+    exclude: frozenset[str] = frozenset()
+
+
+@dataclass
+class EncodeStats:
+    """What the encoder left out on purpose, reported once per stream."""
+
+    records_without_fields: int = 0
+    values_not_storable: int = 0
+    renamed_keys: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _FieldSpec:
+    key: str  # escaped field key
+    path: tuple[str, ...]
+    kind: FieldKind
+
+
+def escape_measurement(name: str) -> str:
+    """Escape a measurement name (commas, spaces, control characters)."""
+    return name.translate(_MEASUREMENT_ESCAPES)
+
+
+def escape_key(name: str) -> str:
+    """Escape a tag key, tag value or field key (commas, equals signs, spaces)."""
+    return name.translate(_KEY_ESCAPES)
+
+
+def escape_string(value: str) -> str:
+    """Quote a string field value, escaping backslashes and double quotes."""
+    return '"' + value.translate(_STRING_ESCAPES) + '"'
+
+
+def schema_types(prop: Mapping[str, t.Any]) -> set[str]:
+    """Return the non-null JSON types a schema property allows (``anyOf`` included)."""
+    found: set[str] = set()
+    declared = prop.get("type")
+    if isinstance(declared, str):
+        found.add(declared)
+    elif isinstance(declared, list):
+        found.update(x for x in declared if isinstance(x, str))
+    for option in prop.get("anyOf", ()) or ():
+        found |= schema_types(option)
+    found.discard("null")
+    return found
+
+
+def field_kind(prop: Mapping[str, t.Any]) -> FieldKind | None:
+    """Return the line-protocol kind of a scalar property; None for a nested object.
+
+    The kind comes from the schema, never from a value, so that a field keeps one type for
+    its whole life: ``number`` is always a float, ``integer`` an integer.
+    """
+    types = schema_types(prop)
+    if types == {"object"} and prop.get("properties"):
+        return None
+    if types <= {"integer", "number"} and "number" in types:
+        return "float"
+    if types == {"integer"}:
+        return "integer"
+    if types == {"boolean"}:
+        return "boolean"
+    if types == {"string"}:
+        return "string"
+    return "json"
+
+
+def safe_key(name: str, stats: EncodeStats) -> str:
+    """Return ``name``, renamed with a trailing ``_`` when InfluxDB reserves it."""
+    if name in RESERVED_KEYS:
+        stats.renamed_keys.add(name)
+        return name + "_"
+    return name
+
+
+def to_epoch_us(value: object) -> int:
+    """Convert a timestamp value into UTC epoch microseconds.
+
+    Accepts aware or naive datetimes (naive means UTC, as in Singer), dates (midnight UTC)
+    and ISO 8601 strings.
+
+    Raises:
+        ValueError: when the value is not a timestamp.
+    """
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.strip())
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return (value - EPOCH) // ONE_MICROSECOND
+    if isinstance(value, dt.date):
+        return to_epoch_us(dt.datetime.combine(value, dt.time(), tzinfo=dt.timezone.utc))
+    msg = f"expected an ISO 8601 date-time, got {type(value).__name__}"
+    raise ValueError(msg)
+
+
+def iso_utc(value: dt.date) -> str:
+    """Render a date or datetime as ISO 8601, datetimes in UTC with a ``Z``."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.isoformat()
+
+
+def tag_text(value: object) -> str:
+    """Render any scalar as tag text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.date):
+        return iso_utc(value)
+    if isinstance(value, (int, decimal.Decimal)):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return json.dumps(value, default=str, separators=(",", ":"), sort_keys=True)
+
+
+def _json_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dt.date):
+        return iso_utc(value)
+    return json.dumps(value, default=str, separators=(",", ":"), sort_keys=True)
+
+
+def field_text(kind: FieldKind, value: object) -> str | None:
+    """Render one field value of the given kind; None when InfluxDB cannot store it."""
+    if kind == "float":
+        number = float(t.cast("float", value))
+        return repr(number) if math.isfinite(number) else None
+    if kind == "integer":
+        number = int(t.cast("int", value))
+        if number != value:
+            msg = f"expected an integer, got {value!r}"
+            raise ValueError(msg)
+        return f"{number}i" if INT64_MIN <= number <= INT64_MAX else None
+    if kind == "boolean":
+        return "true" if value else "false"
+    if kind == "string" and isinstance(value, dt.date):
+        return escape_string(iso_utc(value))
+    if kind == "string":
+        return escape_string(str(value))
+    return escape_string(_json_text(value))
+
+
+def _lookup(record: Mapping[str, t.Any], path: Sequence[str]) -> object:
+    value: object = record
+    for part in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+class PointEncoder:
+    """Encode the records of one stream as line-protocol points."""
+
+    def __init__(
+        self,
+        stream_name: str,
+        schema: Mapping[str, t.Any],
+        mapping: StreamMapping,
+        static_tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Compile the stream's schema and mapping into a field plan.
+
+        Args:
+            stream_name: Singer stream name, used in error messages.
+            schema: The stream's JSON schema.
+            mapping: Measurement, tags, timestamp and excluded properties.
+            static_tags: Tags added to every point (record tags win on a clash).
+        """
+        self.stream_name = stream_name
+        self.mapping = mapping
+        self.stats = EncodeStats()
+        self._measurement = escape_measurement(mapping.measurement)
+        self._static_tags = {
+            safe_key(k, self.stats): str(v) for k, v in (static_tags or {}).items() if v != ""
+        }
+        self._tag_keys = {name: safe_key(name, self.stats) for name in mapping.tags}
+        skip = {*mapping.tags, *mapping.exclude}
+        if mapping.timestamp:
+            skip.add(mapping.timestamp)
+        properties = schema.get("properties") or {}
+        self._fields = tuple(self._field_plan(properties, (), skip))
+
+    def _field_plan(
+        self,
+        properties: Mapping[str, t.Any],
+        prefix: tuple[str, ...],
+        skip: set[str],
+    ) -> Iterator[_FieldSpec]:
+        for name, prop in properties.items():
+            path = (*prefix, name)
+            dotted = ".".join(path)
+            if dotted in skip:
+                continue
+            kind = field_kind(prop or {})
+            if kind is None:
+                yield from self._field_plan(prop["properties"], path, skip)
+            else:
+                yield _FieldSpec(escape_key(safe_key(dotted, self.stats)), path, kind)
+
+    def timestamp_us(self, record: Mapping[str, t.Any]) -> int:
+        """Return the record's timestamp in epoch microseconds.
+
+        Raises:
+            RecordError: when the timestamp is missing or unparsable.
+        """
+        prop = self.mapping.timestamp
+        if prop is None:
+            return time.time_ns() // 1000
+        value = record.get(prop)
+        if value is None or value == "":
+            msg = (
+                f'stream "{self.stream_name}": record has no value for timestamp property '
+                f'"{prop}" ({self._describe(record)})'
+            )
+            raise RecordError(msg)
+        try:
+            return to_epoch_us(value)
+        except (ValueError, OverflowError) as exc:
+            msg = (
+                f'stream "{self.stream_name}": timestamp property "{prop}" has unusable value '
+                f"{value!r}: {exc} ({self._describe(record)})"
+            )
+            raise RecordError(msg) from exc
+
+    def _describe(self, record: Mapping[str, t.Any]) -> str:
+        keys = {k: record.get(k) for k in self.mapping.tags}
+        return f"tags {keys}" if keys else "no tags"
+
+    def encode(self, record: Mapping[str, t.Any]) -> tuple[str, int] | None:
+        """Return ``(line without timestamp, epoch microseconds)``; None if no field is left.
+
+        Raises:
+            RecordError: when the record has no usable timestamp or a value breaks its type.
+        """
+        timestamp = self.timestamp_us(record)
+        fields = ",".join(self._field_texts(record))
+        if not fields:
+            self.stats.records_without_fields += 1
+            return None
+        return f"{self._measurement}{self._tag_text(record)} {fields}", timestamp
+
+    def _tag_text(self, record: Mapping[str, t.Any]) -> str:
+        tags = dict(self._static_tags)
+        for name, key in self._tag_keys.items():
+            value = record.get(name)
+            if value is not None and value != "":
+                tags[key] = tag_text(value)
+        return "".join(f",{escape_key(k)}={escape_key(v)}" for k, v in sorted(tags.items()) if v)
+
+    def _field_texts(self, record: Mapping[str, t.Any]) -> Iterator[str]:
+        for spec in self._fields:
+            value = record.get(spec.path[0]) if len(spec.path) == 1 else _lookup(record, spec.path)
+            if value is None:
+                continue
+            try:
+                text = field_text(spec.kind, value)
+            except (ValueError, TypeError, decimal.InvalidOperation) as exc:
+                msg = (
+                    f'stream "{self.stream_name}": property "{".".join(spec.path)}" '
+                    f"value {value!r} is not a valid {spec.kind}: {exc}"
+                )
+                raise RecordError(msg) from exc
+            if text is None:
+                self.stats.values_not_storable += 1
+                continue
+            yield f"{spec.key}={text}"
+
+
+def batch_precision(timestamps: Iterable[int]) -> str:
+    """Return the coarsest precision (s, ms or us) that keeps every timestamp exact."""
+    precision = "s"
+    for value in timestamps:
+        if value % 1_000:
+            return "us"
+        if value % 1_000_000:
+            precision = "ms"
+    return precision
+
+
+def render_lines(points: Sequence[tuple[str, int]], precision: str) -> str:
+    """Join points into a line-protocol body at the given precision (s, ms, us or ns)."""
+    if precision == "ns":
+        return "\n".join(f"{line} {ts * 1000}" for line, ts in points)
+    divisor = PRECISION_DIVISORS[precision]
+    return "\n".join(f"{line} {ts // divisor}" for line, ts in points)

@@ -1,0 +1,144 @@
+"""InfluxDB sink: records become line-protocol points, batches are written synchronously."""
+
+from __future__ import annotations
+
+import typing as t
+
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.sinks import BatchSink
+from typing_extensions import override
+
+from target_influxdb.lineprotocol import PointEncoder, RecordError, StreamMapping, schema_types
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from target_influxdb.target import TargetInfluxDB
+
+DATE_FORMATS = frozenset({"date-time", "date"})
+
+
+def is_time_property(prop: Mapping[str, t.Any] | None) -> bool:
+    """Return True when a schema property holds a date or date-time string."""
+    if not prop:
+        return False
+    options = [prop, *(prop.get("anyOf") or ())]
+    return any(o.get("format") in DATE_FORMATS and "string" in schema_types(o) for o in options)
+
+
+def resolve_mapping(
+    stream_name: str,
+    schema: Mapping[str, t.Any],
+    key_properties: Sequence[str],
+    bookmark_properties: Sequence[str],
+    configured: Mapping[str, t.Any],
+) -> StreamMapping:
+    """Resolve a stream's measurement, tags and timestamp from its mapping and schema.
+
+    Raises:
+        ConfigValidationError: when the mapping names a property the stream lacks.
+    """
+    properties = schema.get("properties") or {}
+    timestamp = configured.get("timestamp") or next(
+        (p for p in (*bookmark_properties, *key_properties) if is_time_property(properties.get(p))),
+        None,
+    )
+    tags = configured.get("tags")
+    if tags is None:
+        tags = [k for k in key_properties if k != timestamp]
+    unknown = [name for name in (*tags, timestamp) if name and name not in properties]
+    if unknown:
+        msg = (
+            f"mappings.{stream_name} names properties that stream {stream_name!r} does not "
+            f"have: {', '.join(unknown)} (it has: {', '.join(properties) or 'none'})"
+        )
+        raise ConfigValidationError(msg, errors=[msg])
+    return StreamMapping(
+        measurement=configured.get("measurement") or stream_name,
+        tags=tuple(tags),
+        timestamp=timestamp,
+        exclude=frozenset(configured.get("exclude") or ()),
+    )
+
+
+class InfluxDBSink(BatchSink):
+    """Turns each record into a point and writes each batch before returning."""
+
+    def __init__(
+        self,
+        target: TargetInfluxDB,
+        stream_name: str,
+        schema: dict,
+        key_properties: Sequence[str] | None,
+    ) -> None:
+        """Resolve the stream's mapping and compile its encoder."""
+        super().__init__(target, stream_name, schema, key_properties)
+        self._writer = target.writer
+        mapping = resolve_mapping(
+            stream_name,
+            schema,
+            key_properties or (),
+            target.bookmark_properties.get(stream_name, ()),
+            (self.config.get("mappings") or {}).get(stream_name) or {},
+        )
+        self._encoder = PointEncoder(stream_name, schema, mapping, self.config.get("static_tags"))
+        self._untimed_fails = mapping.timestamp is None and self.config["untimed_streams"] == "fail"
+        self.points_written = 0
+        self.logger.info(
+            "Stream %r -> measurement %r, tags %s, timestamp %s",
+            stream_name,
+            mapping.measurement,
+            list(mapping.tags),
+            mapping.timestamp or "(time received)",
+        )
+
+    @property
+    @override
+    def max_size(self) -> int:
+        return int(self.config["batch_size"])
+
+    @override
+    def process_record(self, record: dict, context: dict) -> None:
+        if self._untimed_fails:
+            msg = (
+                f'stream "{self.stream_name}" has no timestamp property: set '
+                f"`mappings.{self.stream_name}.timestamp`, or set `untimed_streams` to "
+                "`receive_time`"
+            )
+            raise RecordError(msg)
+        point = self._encoder.encode(record)
+        if point is not None:
+            context.setdefault("points", []).append(point)
+
+    @override
+    def process_batch(self, context: dict) -> None:
+        points = context.get("points")
+        if not points:
+            return
+        where = self._writer.write(self.stream_name, points)
+        self.points_written += len(points)
+        self.logger.info("Wrote %d points of stream %r to %s", len(points), self.stream_name, where)
+
+    @override
+    def clean_up(self) -> None:
+        stats = self._encoder.stats
+        if stats.records_without_fields:
+            self.logger.warning(
+                "Stream %r: skipped %d records with no field value",
+                self.stream_name,
+                stats.records_without_fields,
+            )
+        if stats.values_not_storable:
+            self.logger.warning(
+                "Stream %r: left out %d values InfluxDB cannot store (NaN, infinity, "
+                "integers beyond 64 bits)",
+                self.stream_name,
+                stats.values_not_storable,
+            )
+        if stats.renamed_keys:
+            self.logger.warning(
+                "Stream %r: keys reserved by InfluxDB written with a trailing '_': %s",
+                self.stream_name,
+                sorted(stats.renamed_keys),
+            )
+        super().clean_up()

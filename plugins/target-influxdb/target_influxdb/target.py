@@ -1,0 +1,165 @@
+"""InfluxDB target class."""
+
+from __future__ import annotations
+
+import typing as t
+from functools import cached_property
+
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.target_base import Target
+from typing_extensions import override
+
+from target_influxdb.sinks import InfluxDBSink
+from target_influxdb.writers import FileWriter, InfluxDBWriter, LineWriter
+
+STREAM_MAPPING = th.ObjectType(
+    th.Property("measurement", th.StringType, description="Measurement name."),
+    th.Property(
+        "tags",
+        th.ArrayType(th.StringType),
+        description="Properties written as tags (replaces the key properties).",
+    ),
+    th.Property("timestamp", th.StringType, description="Property that holds the point time."),
+    th.Property(
+        "exclude",
+        th.ArrayType(th.StringType),
+        description="Properties not written as fields (dotted names for nested ones).",
+    ),
+    additional_properties=False,
+)
+
+
+class TargetInfluxDB(Target):
+    """Singer target that writes every stream to InfluxDB 2.x as line protocol."""
+
+    name = "target-influxdb"
+    default_sink_class = InfluxDBSink
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "url",
+            th.StringType,
+            description=(
+                "InfluxDB 2.x base URL, e.g. http://localhost:8086. When unset, line "
+                "protocol is written to files under `output_path` instead."
+            ),
+        ),
+        th.Property(
+            "token", th.StringType, secret=True, description="API token with write access."
+        ),
+        th.Property("org", th.StringType, description="Organization name or ID."),
+        th.Property("bucket", th.StringType, description="Bucket name or ID."),
+        th.Property(
+            "batch_size",
+            th.IntegerType,
+            default=5000,
+            description="Points per write request.",
+        ),
+        th.Property(
+            "timeout",
+            th.NumberType,
+            default=30,
+            description="Seconds to wait for InfluxDB to answer one write request.",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType,
+            default=5,
+            description="Retries of a write after 429, 5xx, a timeout or a connection error.",
+        ),
+        th.Property(
+            "retry_interval",
+            th.NumberType,
+            default=5,
+            description="Seconds before the first retry; the wait doubles with each attempt.",
+        ),
+        th.Property(
+            "max_retry_delay",
+            th.NumberType,
+            default=60,
+            description="Longest wait between two attempts, Retry-After included, in seconds.",
+        ),
+        th.Property("gzip", th.BooleanType, default=True, description="Gzip request bodies."),
+        th.Property(
+            "verify_ssl",
+            th.BooleanType,
+            default=True,
+            description="Verify the server's TLS certificate.",
+        ),
+        th.Property(
+            "static_tags",
+            th.ObjectType(additional_properties=th.StringType),
+            default={},
+            description='Tags added to every point, e.g. {"source": "nationalgas"}.',
+        ),
+        th.Property(
+            "mappings",
+            th.ObjectType(additional_properties=STREAM_MAPPING),
+            default={},
+            description=(
+                "Per stream: {measurement, tags, timestamp, exclude}. Defaults: the stream "
+                "name, the key properties, the replication key or first date-time key, none."
+            ),
+        ),
+        th.Property(
+            "output_path",
+            th.StringType,
+            default="output",
+            description="Folder for line-protocol files when `url` is not set.",
+        ),
+        th.Property(
+            "untimed_streams",
+            th.StringType(allowed_values=["fail", "receive_time"]),
+            default="fail",
+            description=(
+                "For a stream with no timestamp property: `fail` the run, or stamp its "
+                "points with the time the target received each record (`receive_time`)."
+            ),
+        ),
+    ).to_dict()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:  # noqa: ANN401
+        """Initialize the target and check the connection settings."""
+        self.bookmark_properties: dict[str, list[str]] = {}
+        super().__init__(*args, **kwargs)
+        if self.config.get("url"):
+            missing = [k for k in ("token", "org", "bucket") if not self.config.get(k)]
+            if missing:
+                msg = f"`url` is set, so these settings are required too: {', '.join(missing)}"
+                raise ConfigValidationError(msg, errors=[msg])
+
+    @cached_property
+    def writer(self) -> LineWriter:
+        """Return the destination shared by every sink: InfluxDB, or files."""
+        config = self.config
+        if not config.get("url"):
+            self.logger.info("No `url` set: writing line protocol under %s", config["output_path"])
+            return FileWriter(config["output_path"])
+        return InfluxDBWriter(
+            url=config["url"],
+            token=config["token"],
+            org=config["org"],
+            bucket=config["bucket"],
+            timeout=config["timeout"],
+            max_retries=config["max_retries"],
+            retry_interval=config["retry_interval"],
+            max_retry_delay=config["max_retry_delay"],
+            gzip=config["gzip"],
+            verify_ssl=config["verify_ssl"],
+        )
+
+    @override
+    def _process_schema_message(self, message_dict: dict) -> None:
+        # Sinks are not told the replication key; keep it for the default timestamp.
+        stream_name = message_dict.get("stream")
+        if isinstance(stream_name, str):
+            bookmarks = message_dict.get("bookmark_properties") or []
+            self.bookmark_properties[stream_name] = (
+                [bookmarks] if isinstance(bookmarks, str) else list(bookmarks)
+            )
+        super()._process_schema_message(message_dict)
+
+
+if __name__ == "__main__":
+    TargetInfluxDB.cli()

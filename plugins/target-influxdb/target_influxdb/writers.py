@@ -1,0 +1,207 @@
+"""Where batches of points go: InfluxDB's write API, or line-protocol files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import typing as t
+from pathlib import Path
+
+from influxdb_client import InfluxDBClient
+from influxdb_client.client.write.retry import WritesRetry
+from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.rest import ApiException
+from urllib3.exceptions import HTTPError, MaxRetryError
+
+from target_influxdb.lineprotocol import batch_precision, escape_key, escape_measurement, render_lines
+
+if t.TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from urllib3 import BaseHTTPResponse
+
+Points = t.Sequence[tuple[str, int]]
+_UNPARSABLE_LINE = re.compile(r"unable to parse '(.+)': ", re.DOTALL)
+_CONFLICT = re.compile(r'input field "(?P<field>[^"]+)" on measurement "(?P<measurement>[^"]+)"')
+
+
+class WriteError(Exception):
+    """A batch could not be written; the message names the cause and the setting to change."""
+
+
+class LineWriter(t.Protocol):
+    """Something that durably stores a batch of points before returning."""
+
+    def write(self, stream_name: str, points: Points) -> str:
+        """Store the points; return a short description of where they went."""
+        ...  # pragma: no cover
+
+
+class BoundedRetry(WritesRetry):
+    """The client's write retry, bounded by attempts and by the longest single wait.
+
+    ``WritesRetry`` fixes its overall deadline when the client is created, so a run longer
+    than that deadline would stop retrying at all; here the bound is ``total`` attempts,
+    each wait at most ``max_retry_delay`` seconds, ``Retry-After`` included.
+    """
+
+    def __init__(self, **kwargs: t.Any) -> None:  # noqa: ANN401
+        """Create the retry policy (see ``WritesRetry`` for the arguments)."""
+        super().__init__(**kwargs)
+        self.retry_timeout = dt.datetime.max
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        """Honour ``Retry-After``, capped at ``max_retry_delay``."""
+        retry_after = super().get_retry_after(response)
+        return None if retry_after is None else min(retry_after, self.max_retry_delay)
+
+
+class InfluxDBWriter:
+    """Write batches synchronously through ``POST /api/v2/write``; return only on 204."""
+
+    def __init__(  # noqa: PLR0913
+        self,
+        *,
+        url: str,
+        token: str,
+        org: str,
+        bucket: str,
+        timeout: float = 30,
+        max_retries: int = 5,
+        retry_interval: float = 5,
+        max_retry_delay: float = 60,
+        gzip: bool = True,
+        verify_ssl: bool = True,
+    ) -> None:
+        """Create the client; nothing is sent until the first write."""
+        self.url, self.org, self.bucket = url.rstrip("/"), org, bucket
+        self._token = token
+        self._max_retries = max_retries
+        retries = BoundedRetry(
+            total=max_retries,
+            retry_interval=retry_interval,
+            max_retry_delay=max_retry_delay,
+            allowed_methods=frozenset({"POST"}),
+        )
+        self._client = InfluxDBClient(
+            url=self.url,
+            token=token,
+            org=org,
+            timeout=int(timeout * 1000),
+            enable_gzip=gzip,
+            verify_ssl=verify_ssl,
+            retries=retries,
+        )
+        self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
+
+    def write(self, stream_name: str, points: Points) -> str:
+        """Write one batch; raise :class:`WriteError` unless InfluxDB acknowledged it.
+
+        Returns:
+            Where the points went, for the log.
+
+        Raises:
+            WriteError: on any final failure, with the cause and what to change.
+        """
+        precision = batch_precision(ts for _, ts in points)
+        body = render_lines(points, precision)
+        try:
+            self._write_api.write(
+                bucket=self.bucket,
+                org=self.org,
+                record=body.encode(),
+                write_precision=precision,  # type: ignore[arg-type]
+            )
+        except ApiException as exc:
+            raise WriteError(self._redact(self._api_message(exc, stream_name, body))) from None
+        except MaxRetryError as exc:
+            msg = (
+                f"InfluxDB at {self.url} did not accept the batch of stream "
+                f'"{stream_name}" after {self._max_retries} retries: {exc.reason}; '
+                "check that InfluxDB is up, or raise `max_retries`/`timeout`"
+            )
+            raise WriteError(self._redact(msg)) from None
+        except (HTTPError, OSError) as exc:
+            msg = f"could not reach InfluxDB at {self.url}: {exc}; check the `url` setting"
+            raise WriteError(self._redact(msg)) from None
+        return f'bucket "{self.bucket}" (precision {precision})'
+
+    def _api_message(self, exc: ApiException, stream_name: str, body: str) -> str:
+        status = exc.status or 0
+        message = _error_message(exc)
+        where = f'bucket "{self.bucket}" in org "{self.org}" at {self.url}'
+        if status == 401:  # noqa: PLR2004
+            return f"InfluxDB rejected the token (401 {message}): set a valid `token` for {where}"
+        if status == 403:  # noqa: PLR2004
+            return f"token not allowed to write to {where} (403 {message}): grant write access"
+        if status == 404:  # noqa: PLR2004
+            return (
+                f'bucket "{self.bucket}" not found in org "{self.org}" at {self.url} '
+                f"(404 {message}): create it or change the `bucket`/`org` settings"
+            )
+        if status == 413:  # noqa: PLR2004
+            return f"InfluxDB refused a batch as too large (413 {message}): lower `batch_size`"
+        if status in {400, 422}:
+            line = _first_rejected_line(message, body)
+            return (
+                f'InfluxDB rejected points of stream "{stream_name}" ({status} {message}); '
+                f"first rejected line: {line}"
+            )
+        return f"InfluxDB at {self.url} answered {status} to a write: {message}"
+
+    def _redact(self, message: str) -> str:
+        return message.replace(self._token, "***") if self._token else message
+
+
+def _error_message(exc: ApiException) -> str:
+    raw = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else str(exc.body)
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return raw.strip()[:500] or str(exc.reason)
+    return str(parsed.get("message") or parsed.get("error") or raw) if isinstance(parsed, dict) else raw
+
+
+def _first_rejected_line(message: str, body: str) -> str:
+    """Name the first line InfluxDB rejected, from its error message and the batch body."""
+    if match := _UNPARSABLE_LINE.search(message):
+        return match.group(1)
+    if match := _CONFLICT.search(message):
+        prefix = escape_measurement(match["measurement"])
+        key = escape_key(match["field"]) + "="
+        for line in body.splitlines():
+            head, _, rest = line.partition(" ")
+            if head.split(",", 1)[0] == prefix and (rest.startswith(key) or f",{key}" in rest):
+                return line
+    return "(not identified in the batch)"
+
+
+def _safe_file_name(stream_name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", stream_name) or "stream"
+
+
+class FileWriter:
+    """Append batches to ``<folder>/<stream>.lp`` (nanosecond precision), synced to disk.
+
+    ``influx write --bucket B --file <stream>.lp`` imports such a file later.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        """Create the folder if needed."""
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, stream_name: str) -> Path:
+        """Return the file that holds the points of one stream."""
+        return self.folder / f"{_safe_file_name(stream_name)}.lp"
+
+    def write(self, stream_name: str, points: Sequence[tuple[str, int]]) -> str:
+        """Append one batch and sync it before returning."""
+        path = self.path_for(stream_name)
+        with path.open("a", encoding="utf-8") as out:
+            out.write(render_lines(points, "ns") + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        return str(path)

@@ -1,0 +1,1 @@
+"""Test helpers shared by every test suite: real InfluxDB engines and the fake National Gas API."""

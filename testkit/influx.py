@@ -1,0 +1,300 @@
+"""Real InfluxDB engines for the tests, and reading points back from them.
+
+:class:`LocalInfluxDB` starts Debian's ``influxd`` (1.6.7, the real storage engine) on
+loopback with a temporary data directory, behind :mod:`testkit.influx_proxy`, which
+serves the 2.x write API. :class:`RemoteInfluxDB2` uses a real InfluxDB 2.x named by
+``INFLUXDB_TEST_URL``, ``INFLUXDB_TEST_TOKEN`` and ``INFLUXDB_TEST_ORG``. Both offer the
+same calls: ``create_bucket``, ``points`` and ``field_types``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import typing as t
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+INFLUXD = shutil.which("influxd") or "/usr/bin/influxd"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One stored point, with fields typed as the engine stores them."""
+
+    measurement: str
+    time_ns: int
+    tags: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, t.Any] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: t.Callable[[], bool], what: str, timeout: float = 30) -> None:
+    """Poll ``check`` every 50 ms until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    msg = f"timed out after {timeout}s waiting for {what}"
+    raise TimeoutError(msg)
+
+
+def http_status(url: str, method: str = "GET") -> int:
+    """Return the HTTP status of a request, 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=2) as r:  # noqa: S310
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0
+
+
+def stop_process(proc: subprocess.Popen[t.Any] | None) -> None:
+    """Terminate one process we started, by its PID, and reap it."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def quote_ident(name: str) -> str:
+    """Quote an InfluxQL identifier."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _typed(value: object, kind: str) -> object:
+    if kind == "float":
+        return float(t.cast("float", value))
+    if kind == "integer":
+        return int(t.cast("int", value))
+    return value
+
+
+INFLUXD_CONFIG = """\
+reporting-enabled = false
+bind-address = "127.0.0.1:{rpc_port}"
+[meta]
+  dir = "{dir}/meta"
+[data]
+  dir = "{dir}/data"
+  wal-dir = "{dir}/wal"
+  query-log-enabled = false
+  max-series-per-database = 0
+  max-values-per-tag = 0
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:{http_port}"
+  auth-enabled = false
+  log-enabled = false
+  max-body-size = 0
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+"""
+
+
+class LocalInfluxDB:
+    """Debian's influxd behind the 2.x write proxy, on loopback, in a temporary folder."""
+
+    local = True
+
+    def __init__(self, workdir: Path, token: str = "testkit-token", org: str = "testkit") -> None:
+        """Prepare ports and paths; nothing starts before :meth:`start`."""
+        self.workdir = workdir
+        self.token, self.org = token, org
+        self.http_port, self.rpc_port = free_port(), free_port()
+        self.raw_url = f"http://127.0.0.1:{self.http_port}"
+        self.url = ""
+        self._engine: subprocess.Popen[bytes] | None = None
+        self._proxy: subprocess.Popen[str] | None = None
+
+    def start(self) -> LocalInfluxDB:
+        """Start the engine and the proxy; return once both answer."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = self.workdir / "influxdb.conf"
+        config.write_text(
+            INFLUXD_CONFIG.format(dir=self.workdir, rpc_port=self.rpc_port, http_port=self.http_port),
+        )
+        self.start_engine()
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        self._proxy = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "testkit.influx_proxy", "--port", "0",
+             "--upstream", self.raw_url, "--token", self.token],
+            stdout=subprocess.PIPE, text=True, env=env, start_new_session=True,
+        )
+        line = self._proxy.stdout.readline() if self._proxy.stdout else ""
+        if not line.startswith("listening on "):
+            self.stop()
+            msg = f"the InfluxDB test proxy did not start: {line!r}"
+            raise RuntimeError(msg)
+        self.url = line.split()[-1]
+        wait_until(lambda: http_status(f"{self.url}/health") == 200, "the proxy's /health")  # noqa: PLR2004
+        return self
+
+    def start_engine(self) -> None:
+        """(Re)start influxd on its ports, with the data it already holds."""
+        log = (self.workdir / "influxd.log").open("ab")
+        self._engine = subprocess.Popen(  # noqa: S603
+            [INFLUXD, "-config", str(self.workdir / "influxdb.conf")],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        wait_until(lambda: http_status(f"{self.raw_url}/ping") == 204, "influxd /ping")  # noqa: PLR2004
+
+    def stop_engine(self) -> None:
+        """Stop influxd only; the proxy then answers writes with 503."""
+        stop_process(self._engine)
+        self._engine = None
+
+    @property
+    def engine_running(self) -> bool:
+        """True while influxd runs."""
+        return self._engine is not None and self._engine.poll() is None
+
+    def stop(self) -> None:
+        """Stop both processes and delete the data."""
+        stop_process(self._proxy)
+        if self._proxy and self._proxy.stdout:
+            self._proxy.stdout.close()
+        self.stop_engine()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def query(self, bucket: str, influxql: str) -> list[dict[str, t.Any]]:
+        """Run InfluxQL on the engine and return its series."""
+        params = urllib.parse.urlencode({"db": bucket, "q": influxql, "epoch": "ns"})
+        with urllib.request.urlopen(f"{self.raw_url}/query?{params}", timeout=60) as response:  # noqa: S310
+            result = json.load(response)["results"][0]
+        if "error" in result:
+            raise RuntimeError(result["error"])
+        return list(result.get("series", []))
+
+    def create_bucket(self, name: str) -> None:
+        """Create a bucket (a 1.x database)."""
+        data = urllib.parse.urlencode({"q": f"CREATE DATABASE {quote_ident(name)}"}).encode()
+        with urllib.request.urlopen(f"{self.raw_url}/query", data=data, timeout=30):  # noqa: S310
+            pass
+
+    def measurements(self, bucket: str) -> list[str]:
+        """Names of the measurements in a bucket."""
+        return [row[0] for s in self.query(bucket, "SHOW MEASUREMENTS") for row in s["values"]]
+
+    def field_types(self, bucket: str, measurement: str) -> dict[str, str]:
+        """Field key -> stored type (float, integer, boolean, string)."""
+        series = self.query(bucket, f"SHOW FIELD KEYS FROM {quote_ident(measurement)}")
+        return {row[0]: row[1] for s in series for row in s["values"]}
+
+    def points(self, bucket: str, measurement: str) -> list[Point]:
+        """Every point of one measurement, oldest first."""
+        m = quote_ident(measurement)
+        tag_keys = {row[0] for s in self.query(bucket, f"SHOW TAG KEYS FROM {m}") for row in s["values"]}
+        types = self.field_types(bucket, measurement)
+        found = []
+        for series in self.query(bucket, f"SELECT * FROM {m}"):
+            columns = series["columns"]
+            for row in series["values"]:
+                values = dict(zip(columns, row, strict=True))
+                found.append(Point(
+                    measurement,
+                    int(values["time"]),
+                    {k: v for k, v in values.items() if k in tag_keys and v is not None},
+                    {k: _typed(v, types[k]) for k, v in values.items() if k in types and v is not None},
+                ))
+        return found
+
+    def queue_faults(self, faults: list[dict[str, t.Any]]) -> None:
+        """Make the next writes fail: ``{"status": 503, "retry_after": 1}`` or ``{"hang": 5}``."""
+        request = urllib.request.Request(f"{self.url}/__faults", data=json.dumps(faults).encode())
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            pass
+
+    def clear_faults(self) -> None:
+        """Drop the faults still queued."""
+        request = urllib.request.Request(f"{self.url}/__faults", method="DELETE")
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            pass
+
+    def proxy_stats(self) -> dict[str, t.Any]:
+        """The proxy's counters and queued faults."""
+        with urllib.request.urlopen(f"{self.url}/__faults", timeout=10) as response:  # noqa: S310
+            return dict(json.load(response))
+
+
+class RemoteInfluxDB2:
+    """A real InfluxDB 2.x named by the environment; buckets made here are deleted at close."""
+
+    local = False
+
+    def __init__(self, url: str, token: str, org: str) -> None:
+        """Connect with the official client."""
+        from influxdb_client import InfluxDBClient  # noqa: PLC0415
+
+        self.url, self.token, self.org = url.rstrip("/"), token, org
+        self._client = InfluxDBClient(url=self.url, token=token, org=org, timeout=60_000)
+        self._buckets: list[t.Any] = []
+
+    def create_bucket(self, name: str) -> None:
+        """Create a bucket in the org."""
+        self._buckets.append(self._client.buckets_api().create_bucket(bucket_name=name, org=self.org))
+
+    def measurements(self, bucket: str) -> list[str]:
+        """Names of the measurements in a bucket."""
+        flux = f'import "influxdata/influxdb/schema"\nschema.measurements(bucket: "{bucket}")'
+        tables = self._client.query_api().query(flux, org=self.org)
+        return [str(r.get_value()) for table in tables for r in table.records]
+
+    def points(self, bucket: str, measurement: str) -> list[Point]:
+        """Every point of one measurement, oldest first."""
+        flux = (
+            f'from(bucket: "{bucket}") |> range(start: 0)'
+            f" |> filter(fn: (r) => r._measurement == {json.dumps(measurement)})"
+        )
+        merged: dict[tuple[int, tuple[tuple[str, str], ...]], dict[str, t.Any]] = {}
+        skip = {"result", "table", "_start", "_stop", "_time", "_value", "_field", "_measurement"}
+        for table in self._client.query_api().query(flux, org=self.org):
+            for record in table.records:
+                stamp = record.get_time()
+                time_ns = (int(stamp.timestamp()) * 1_000_000 + stamp.microsecond) * 1000
+                tags = tuple(sorted((k, v) for k, v in record.values.items() if k not in skip))
+                merged.setdefault((time_ns, tags), {})[record.get_field()] = record.get_value()
+        return [Point(measurement, k[0], dict(k[1]), v) for k, v in sorted(merged.items())]
+
+    def field_types(self, bucket: str, measurement: str) -> dict[str, str]:
+        """Field key -> stored type, read from the values' types."""
+        names = {bool: "boolean", int: "integer", float: "float", str: "string"}
+        return {k: names[type(v)] for p in self.points(bucket, measurement) for k, v in p.fields.items()}
+
+    def stop(self) -> None:
+        """Delete the buckets created here and close the client."""
+        for bucket in self._buckets:
+            self._client.buckets_api().delete_bucket(bucket)
+        self._client.close()
+
+
+def influxdb_from_env(workdir: Path) -> LocalInfluxDB | RemoteInfluxDB2:
+    """A real 2.x when ``INFLUXDB_TEST_URL`` is set, else a started local engine."""
+    url = os.environ.get("INFLUXDB_TEST_URL")
+    if url:
+        return RemoteInfluxDB2(url, os.environ["INFLUXDB_TEST_TOKEN"], os.environ["INFLUXDB_TEST_ORG"])
+    return LocalInfluxDB(workdir).start()
