@@ -230,7 +230,7 @@ class LocalInfluxDB:
             pass
 
     def clear_faults(self) -> None:
-        """Drop the faults still queued."""
+        """Drop the faults still queued and reset the counters."""
         request = urllib.request.Request(f"{self.url}/__faults", method="DELETE")
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310
             pass

@@ -5,7 +5,7 @@ part of the 2.x API a writer uses, in 2.x's words: ``POST /api/v2/write`` (token
 bucket, precision, gzip; 400/401/404/422/503 with ``{"code", "message"}`` bodies),
 ``GET /health`` and ``GET|HEAD /ping``. Faults can be queued for the next writes through
 ``POST /__faults`` (``[{"status": 503, "retry_after": 1}, {"hang": 5}]``); ``GET /__faults``
-reports the queue and the write counters; ``DELETE /__faults`` clears the queue.
+reports the queue and the write counters; ``DELETE /__faults`` clears the queue and the counters.
 
 Run: ``python -m testkit.influx_proxy --port 0 --upstream http://127.0.0.1:8086 --token T``.
 It prints ``listening on http://127.0.0.1:PORT`` once ready and answers only on loopback.
@@ -105,9 +105,10 @@ class Handler(BaseHTTPRequestHandler):
             self._error(404, "not found", "path not found")
 
     def do_DELETE(self) -> None:
-        """Clear queued faults."""
+        """Clear queued faults and reset the counters."""
         with self.server.state.lock:
             self.server.state.faults.clear()
+            self.server.state.counters = dict.fromkeys(self.server.state.counters, 0)
         self._send(204)
 
     def do_POST(self) -> None:

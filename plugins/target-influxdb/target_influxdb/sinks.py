@@ -98,6 +98,14 @@ class InfluxDBSink(BatchSink):
         return int(self.config["batch_size"])
 
     @override
+    def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:  # noqa: ANN401
+        # The SDK's message names the field and the value; add the stream.
+        try:
+            super()._parse_timestamps_in_record(record, schema, treatment)
+        except ValueError as exc:
+            raise RecordError(f'stream "{self.stream_name}": {exc}') from exc
+
+    @override
     def process_record(self, record: dict, context: dict) -> None:
         if self._untimed_fails:
             msg = (

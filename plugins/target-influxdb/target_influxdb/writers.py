@@ -149,6 +149,12 @@ class InfluxDBWriter:
                 f'InfluxDB rejected points of stream "{stream_name}" ({status} {message}); '
                 f"first rejected line: {line}"
             )
+        if status >= 429:  # noqa: PLR2004
+            return (
+                f"InfluxDB at {self.url} did not accept the batch of stream "
+                f'"{stream_name}" after {self._max_retries} retries ({status} {message}); '
+                "check that InfluxDB is up, or raise `max_retries`/`timeout`"
+            )
         return f"InfluxDB at {self.url} answered {status} to a write: {message}"
 
     def _redact(self, message: str) -> str:

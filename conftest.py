@@ -1,0 +1,3 @@
+"""Fixtures shared by every test suite live in :mod:`testkit.fixtures`."""
+
+pytest_plugins = ["testkit.fixtures"]

@@ -1,0 +1,85 @@
+"""Build Singer messages and run the plugins as a user would: as processes, over pipes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import typing as t
+from dataclasses import dataclass
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from pathlib import Path
+
+
+def schema(
+    stream: str,
+    properties: Mapping[str, t.Any],
+    key_properties: Sequence[str] = (),
+    bookmark_properties: Sequence[str] = (),
+) -> dict[str, t.Any]:
+    """A SCHEMA message."""
+    return {
+        "type": "SCHEMA",
+        "stream": stream,
+        "schema": {"type": "object", "properties": dict(properties)},
+        "key_properties": list(key_properties),
+        "bookmark_properties": list(bookmark_properties),
+    }
+
+
+def record(stream: str, values: Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """A RECORD message."""
+    return {"type": "RECORD", "stream": stream, "record": dict(values)}
+
+
+def state(value: Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """A STATE message."""
+    return {"type": "STATE", "value": dict(value)}
+
+
+def encode(messages: Iterable[Mapping[str, t.Any]]) -> str:
+    """Messages as JSON lines."""
+    return "".join(json.dumps(m) + "\n" for m in messages)
+
+
+@dataclass
+class TargetRun:
+    """What a target process did: exit code, STATE lines and its log."""
+
+    returncode: int
+    states: list[dict[str, t.Any]]
+    log: str
+
+
+def target_command(config_path: Path) -> list[str]:
+    """The command line of target-influxdb with a config file."""
+    return [sys.executable, "-m", "target_influxdb", "--config", str(config_path)]
+
+
+def write_config(tmp_path: Path, config: Mapping[str, t.Any], name: str = "config.json") -> Path:
+    """Write a config file and return its path."""
+    path = tmp_path / name
+    path.write_text(json.dumps(config))
+    return path
+
+
+def run_target(
+    tmp_path: Path,
+    config: Mapping[str, t.Any],
+    messages: Iterable[Mapping[str, t.Any]] | str,
+    timeout: float = 120,
+) -> TargetRun:
+    """Run target-influxdb on the messages and collect what it printed."""
+    stdin = messages if isinstance(messages, str) else encode(messages)
+    proc = subprocess.run(  # noqa: S603
+        target_command(write_config(tmp_path, config)),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    states = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    return TargetRun(proc.returncode, states, proc.stderr)
