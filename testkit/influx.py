@@ -58,7 +58,7 @@ def wait_until(check: t.Callable[[], bool], what: str, timeout: float = 30) -> N
 def http_status(url: str, method: str = "GET") -> int:
     """Return the HTTP status of a request, 0 when nothing answers."""
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=2) as r:  # noqa: S310
+        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=2) as r:
             return int(r.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
@@ -135,14 +135,28 @@ class LocalInfluxDB:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "influxdb.conf"
         config.write_text(
-            INFLUXD_CONFIG.format(dir=self.workdir, rpc_port=self.rpc_port, http_port=self.http_port),
+            INFLUXD_CONFIG.format(
+                dir=self.workdir, rpc_port=self.rpc_port, http_port=self.http_port
+            ),
         )
         self.start_engine()
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-        self._proxy = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "testkit.influx_proxy", "--port", "0",
-             "--upstream", self.raw_url, "--token", self.token],
-            stdout=subprocess.PIPE, text=True, env=env, start_new_session=True,
+        self._proxy = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "testkit.influx_proxy",
+                "--port",
+                "0",
+                "--upstream",
+                self.raw_url,
+                "--token",
+                self.token,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
         )
         line = self._proxy.stdout.readline() if self._proxy.stdout else ""
         if not line.startswith("listening on "):
@@ -150,18 +164,20 @@ class LocalInfluxDB:
             msg = f"the InfluxDB test proxy did not start: {line!r}"
             raise RuntimeError(msg)
         self.url = line.split()[-1]
-        wait_until(lambda: http_status(f"{self.url}/health") == 200, "the proxy's /health")  # noqa: PLR2004
+        wait_until(lambda: http_status(f"{self.url}/health") == 200, "the proxy's /health")
         return self
 
     def start_engine(self) -> None:
         """(Re)start influxd on its ports, with the data it already holds."""
         log = (self.workdir / "influxd.log").open("ab")
-        self._engine = subprocess.Popen(  # noqa: S603
+        self._engine = subprocess.Popen(
             [INFLUXD, "-config", str(self.workdir / "influxdb.conf")],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
-        wait_until(lambda: http_status(f"{self.raw_url}/ping") == 204, "influxd /ping")  # noqa: PLR2004
+        wait_until(lambda: http_status(f"{self.raw_url}/ping") == 204, "influxd /ping")
 
     def stop_engine(self) -> None:
         """Stop influxd only; the proxy then answers writes with 503."""
@@ -184,7 +200,7 @@ class LocalInfluxDB:
     def query(self, bucket: str, influxql: str) -> list[dict[str, t.Any]]:
         """Run InfluxQL on the engine and return its series."""
         params = urllib.parse.urlencode({"db": bucket, "q": influxql, "epoch": "ns"})
-        with urllib.request.urlopen(f"{self.raw_url}/query?{params}", timeout=60) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{self.raw_url}/query?{params}", timeout=60) as response:
             result = json.load(response)["results"][0]
         if "error" in result:
             raise RuntimeError(result["error"])
@@ -193,7 +209,7 @@ class LocalInfluxDB:
     def create_bucket(self, name: str) -> None:
         """Create a bucket (a 1.x database)."""
         data = urllib.parse.urlencode({"q": f"CREATE DATABASE {quote_ident(name)}"}).encode()
-        with urllib.request.urlopen(f"{self.raw_url}/query", data=data, timeout=30):  # noqa: S310
+        with urllib.request.urlopen(f"{self.raw_url}/query", data=data, timeout=30):
             pass
 
     def measurements(self, bucket: str) -> list[str]:
@@ -208,36 +224,44 @@ class LocalInfluxDB:
     def points(self, bucket: str, measurement: str) -> list[Point]:
         """Every point of one measurement, oldest first."""
         m = quote_ident(measurement)
-        tag_keys = {row[0] for s in self.query(bucket, f"SHOW TAG KEYS FROM {m}") for row in s["values"]}
+        tag_keys = {
+            row[0] for s in self.query(bucket, f"SHOW TAG KEYS FROM {m}") for row in s["values"]
+        }
         types = self.field_types(bucket, measurement)
         found = []
         for series in self.query(bucket, f"SELECT * FROM {m}"):
             columns = series["columns"]
             for row in series["values"]:
                 values = dict(zip(columns, row, strict=True))
-                found.append(Point(
-                    measurement,
-                    int(values["time"]),
-                    {k: v for k, v in values.items() if k in tag_keys and v is not None},
-                    {k: _typed(v, types[k]) for k, v in values.items() if k in types and v is not None},
-                ))
+                found.append(
+                    Point(
+                        measurement,
+                        int(values["time"]),
+                        {k: v for k, v in values.items() if k in tag_keys and v is not None},
+                        {
+                            k: _typed(v, types[k])
+                            for k, v in values.items()
+                            if k in types and v is not None
+                        },
+                    )
+                )
         return found
 
     def queue_faults(self, faults: list[dict[str, t.Any]]) -> None:
         """Make the next writes fail: ``{"status": 503, "retry_after": 1}`` or ``{"hang": 5}``."""
         request = urllib.request.Request(f"{self.url}/__faults", data=json.dumps(faults).encode())
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10):
             pass
 
     def clear_faults(self) -> None:
         """Drop the faults still queued and reset the counters."""
         request = urllib.request.Request(f"{self.url}/__faults", method="DELETE")
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10):
             pass
 
     def proxy_stats(self) -> dict[str, t.Any]:
         """The proxy's counters and queued faults."""
-        with urllib.request.urlopen(f"{self.url}/__faults", timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{self.url}/__faults", timeout=10) as response:
             return dict(json.load(response))
 
 
@@ -256,7 +280,9 @@ class RemoteInfluxDB2:
 
     def create_bucket(self, name: str) -> None:
         """Create a bucket in the org."""
-        self._buckets.append(self._client.buckets_api().create_bucket(bucket_name=name, org=self.org))
+        self._buckets.append(
+            self._client.buckets_api().create_bucket(bucket_name=name, org=self.org)
+        )
 
     def measurements(self, bucket: str) -> list[str]:
         """Names of the measurements in a bucket."""
@@ -283,7 +309,9 @@ class RemoteInfluxDB2:
     def field_types(self, bucket: str, measurement: str) -> dict[str, str]:
         """Field key -> stored type, read from the values' types."""
         names = {bool: "boolean", int: "integer", float: "float", str: "string"}
-        return {k: names[type(v)] for p in self.points(bucket, measurement) for k, v in p.fields.items()}
+        return {
+            k: names[type(v)] for p in self.points(bucket, measurement) for k, v in p.fields.items()
+        }
 
     def stop(self) -> None:
         """Delete the buckets created here and close the client."""
@@ -296,5 +324,7 @@ def influxdb_from_env(workdir: Path) -> LocalInfluxDB | RemoteInfluxDB2:
     """A real 2.x when ``INFLUXDB_TEST_URL`` is set, else a started local engine."""
     url = os.environ.get("INFLUXDB_TEST_URL")
     if url:
-        return RemoteInfluxDB2(url, os.environ["INFLUXDB_TEST_TOKEN"], os.environ["INFLUXDB_TEST_ORG"])
+        return RemoteInfluxDB2(
+            url, os.environ["INFLUXDB_TEST_TOKEN"], os.environ["INFLUXDB_TEST_ORG"]
+        )
     return LocalInfluxDB(workdir).start()

@@ -66,7 +66,9 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002, ANN401
         """Keep test output quiet."""
 
-    def _send(self, status: int, body: object = None, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, body: object = None, headers: dict[str, str] | None = None
+    ) -> None:
         payload = b"" if body is None else json.dumps(body).encode()
         self.send_response(status)
         if body is not None:
@@ -79,7 +81,11 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
     def _error(self, status: int, code: str, message: str, headers: dict | None = None) -> None:
-        self._send(status, {"code": code, "message": message}, {"X-Platform-Error-Code": code, **(headers or {})})
+        self._send(
+            status,
+            {"code": code, "message": message},
+            {"X-Platform-Error-Code": code, **(headers or {})},
+        )
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -94,8 +100,17 @@ class Handler(BaseHTTPRequestHandler):
         path = urllib.parse.urlsplit(self.path).path
         state = self.server.state
         if path == "/health":
-            self._send(200, {"name": "influxdb", "message": "ready for queries and writes",
-                             "status": "pass", "checks": [], "version": VERSION, "commit": "testkit"})
+            self._send(
+                200,
+                {
+                    "name": "influxdb",
+                    "message": "ready for queries and writes",
+                    "status": "pass",
+                    "checks": [],
+                    "version": VERSION,
+                    "commit": "testkit",
+                },
+            )
         elif path == "/ping":
             self._send(204, None, {"X-Influxdb-Version": VERSION, "X-Influxdb-Build": "OSS"})
         elif path == "/__faults":
@@ -145,7 +160,9 @@ class Handler(BaseHTTPRequestHandler):
         elif not bucket:
             self._error(404, "not found", "bucket not found")
         elif precision not in PRECISIONS:
-            self._error(400, "invalid", "invalid precision; valid precision units are ns, us, ms, and s")
+            self._error(
+                400, "invalid", "invalid precision; valid precision units are ns, us, ms, and s"
+            )
         else:
             self._forward(body, bucket, precision)
 
@@ -173,7 +190,7 @@ class Handler(BaseHTTPRequestHandler):
         self._answer_upstream(status, text, bucket)
 
     def _answer_upstream(self, status: int, text: str, bucket: str) -> None:
-        if status == 204:  # noqa: PLR2004
+        if status == 204:
             self.server.state.count("writes_accepted")
             self._send(204)
             return
@@ -181,14 +198,16 @@ class Handler(BaseHTTPRequestHandler):
             message = str(json.loads(text).get("error", text))
         except ValueError:
             message = text.strip()
-        if status == 404 or "database not found" in message:  # noqa: PLR2004
+        if status == 404 or "database not found" in message:
             self._error(404, "not found", f'bucket "{bucket}" not found')
         elif "partial write" in message:
-            self._error(422, "unprocessable entity", f"failure writing points to database: {message}")
-        elif status == 400:  # noqa: PLR2004
+            self._error(
+                422, "unprocessable entity", f"failure writing points to database: {message}"
+            )
+        elif status == 400:
             self._error(400, "invalid", message)
         else:
-            self._error(status if status >= 500 else 500, "internal error", message)  # noqa: PLR2004
+            self._error(max(status, 500), "internal error", message)
 
 
 class ProxyServer(ThreadingHTTPServer):

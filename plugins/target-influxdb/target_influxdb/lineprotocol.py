@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 ONE_MICROSECOND = dt.timedelta(microseconds=1)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 RESERVED_KEYS = frozenset({"time", "_field", "_measurement"})
@@ -136,10 +136,10 @@ def to_epoch_us(value: object) -> int:
         value = dt.datetime.fromisoformat(value.strip())
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         return (value - EPOCH) // ONE_MICROSECOND
     if isinstance(value, dt.date):
-        return to_epoch_us(dt.datetime.combine(value, dt.time(), tzinfo=dt.timezone.utc))
+        return to_epoch_us(dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC))
     msg = f"expected an ISO 8601 date-time, got {type(value).__name__}"
     raise ValueError(msg)
 
@@ -148,8 +148,8 @@ def iso_utc(value: dt.date) -> str:
     """Render a date or datetime as ISO 8601, datetimes in UTC with a ``Z``."""
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
     return value.isoformat()
 
 

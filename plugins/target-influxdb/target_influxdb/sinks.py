@@ -98,7 +98,7 @@ class InfluxDBSink(BatchSink):
         return int(self.config["batch_size"])
 
     @override
-    def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:  # noqa: ANN401
+    def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:
         # The SDK's message names the field and the value; add the stream.
         try:
             super()._parse_timestamps_in_record(record, schema, treatment)

@@ -15,7 +15,12 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 from urllib3.exceptions import HTTPError, MaxRetryError
 
-from target_influxdb.lineprotocol import batch_precision, escape_key, escape_measurement, render_lines
+from target_influxdb.lineprotocol import (
+    batch_precision,
+    escape_key,
+    escape_measurement,
+    render_lines,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
@@ -25,6 +30,25 @@ if t.TYPE_CHECKING:
 Points = t.Sequence[tuple[str, int]]
 _UNPARSABLE_LINE = re.compile(r"unable to parse '(.+)': ", re.DOTALL)
 _CONFLICT = re.compile(r'input field "(?P<field>[^"]+)" on measurement "(?P<measurement>[^"]+)"')
+
+
+_WHERE = 'bucket "{bucket}" in org "{org}" at {url}'
+_API_ERRORS = {
+    401: "InfluxDB rejected the token (401 {message}): set a valid `token` for " + _WHERE,
+    403: "token not allowed to write to " + _WHERE + " (403 {message}): grant write access",
+    404: 'bucket "{bucket}" not found in org "{org}" at {url} (404 {message}): '
+    "create it or change the `bucket`/`org` settings",
+    413: "InfluxDB refused a batch as too large (413 {message}): lower `batch_size`",
+    400: 'InfluxDB rejected points of stream "{stream}" (400 {message}); '
+    "first rejected line: {line}",
+    422: 'InfluxDB rejected points of stream "{stream}" (422 {message}); '
+    "first rejected line: {line}",
+}
+_RETRIED = (
+    'InfluxDB at {url} did not accept the batch of stream "{stream}" after {retries} retries '
+    "({status} {message}); check that InfluxDB is up, or raise `max_retries`/`timeout`"
+)
+_OTHER = "InfluxDB at {url} answered {status} to a write: {message}"
 
 
 class WriteError(Exception):
@@ -50,7 +74,7 @@ class BoundedRetry(WritesRetry):
     def __init__(self, **kwargs: t.Any) -> None:  # noqa: ANN401
         """Create the retry policy (see ``WritesRetry`` for the arguments)."""
         super().__init__(**kwargs)
-        self.retry_timeout = dt.datetime.max
+        self.retry_timeout = dt.datetime.max  # noqa: DTZ901 (compared with naive now())
 
     def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
         """Honour ``Retry-After``, capped at ``max_retry_delay``."""
@@ -131,31 +155,18 @@ class InfluxDBWriter:
     def _api_message(self, exc: ApiException, stream_name: str, body: str) -> str:
         status = exc.status or 0
         message = _error_message(exc)
-        where = f'bucket "{self.bucket}" in org "{self.org}" at {self.url}'
-        if status == 401:  # noqa: PLR2004
-            return f"InfluxDB rejected the token (401 {message}): set a valid `token` for {where}"
-        if status == 403:  # noqa: PLR2004
-            return f"token not allowed to write to {where} (403 {message}): grant write access"
-        if status == 404:  # noqa: PLR2004
-            return (
-                f'bucket "{self.bucket}" not found in org "{self.org}" at {self.url} '
-                f"(404 {message}): create it or change the `bucket`/`org` settings"
-            )
-        if status == 413:  # noqa: PLR2004
-            return f"InfluxDB refused a batch as too large (413 {message}): lower `batch_size`"
-        if status in {400, 422}:
-            line = _first_rejected_line(message, body)
-            return (
-                f'InfluxDB rejected points of stream "{stream_name}" ({status} {message}); '
-                f"first rejected line: {line}"
-            )
-        if status >= 429:  # noqa: PLR2004
-            return (
-                f"InfluxDB at {self.url} did not accept the batch of stream "
-                f'"{stream_name}" after {self._max_retries} retries ({status} {message}); '
-                "check that InfluxDB is up, or raise `max_retries`/`timeout`"
-            )
-        return f"InfluxDB at {self.url} answered {status} to a write: {message}"
+        line = _first_rejected_line(message, body) if status in {400, 422} else ""
+        template = _API_ERRORS.get(status) or (_RETRIED if status >= 429 else _OTHER)  # noqa: PLR2004
+        return template.format(
+            status=status,
+            message=message,
+            stream=stream_name,
+            url=self.url,
+            org=self.org,
+            bucket=self.bucket,
+            retries=self._max_retries,
+            line=line,
+        )
 
     def _redact(self, message: str) -> str:
         return message.replace(self._token, "***") if self._token else message
@@ -167,7 +178,11 @@ def _error_message(exc: ApiException) -> str:
         parsed = json.loads(raw)
     except ValueError:
         return raw.strip()[:500] or str(exc.reason)
-    return str(parsed.get("message") or parsed.get("error") or raw) if isinstance(parsed, dict) else raw
+    return (
+        str(parsed.get("message") or parsed.get("error") or raw)
+        if isinstance(parsed, dict)
+        else raw
+    )
 
 
 def _first_rejected_line(message: str, body: str) -> str:

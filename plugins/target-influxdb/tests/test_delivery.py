@@ -13,8 +13,6 @@ from testkit import singer
 from testkit.influx import LocalInfluxDB, wait_until
 
 if t.TYPE_CHECKING:
-    from pathlib import Path
-
     from testkit.influx import RemoteInfluxDB2
 
     Engine = LocalInfluxDB | RemoteInfluxDB2
@@ -35,19 +33,22 @@ def reading(i: int, cv: object = None) -> dict[str, t.Any]:
     """The i-th reading: 10 sites, one reading per site every 2 minutes."""
     site, step = i % 10, i // 10
     stamp = BASE_S + step * 120
-    return singer.record(STREAM, {
-        "site_id": site,
-        "site_name": f"SITE {site}",
-        "published_time": f"{_iso(stamp)}",
-        "cv": 39 + (i % 7) / 4 if cv is None else cv,
-        "n2": 1.25,
-    })
+    return singer.record(
+        STREAM,
+        {
+            "site_id": site,
+            "site_name": f"SITE {site}",
+            "published_time": f"{_iso(stamp)}",
+            "cv": 39 + (i % 7) / 4 if cv is None else cv,
+            "n2": 1.25,
+        },
+    )
 
 
 def _iso(seconds: int) -> str:
     import datetime as dt  # noqa: PLC0415
 
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat()
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat()
 
 
 def stored(engine: Engine, bucket: str) -> dict[tuple[str, int], dict[str, t.Any]]:
@@ -62,7 +63,9 @@ def expected(indexes: range) -> dict[tuple[str, int], dict[str, t.Any]]:
         values = reading(i)["record"]
         stamp = (BASE_S + (i // 10) * 120) * 10**9
         out[(str(values["site_id"]), stamp)] = {
-            "site_name": values["site_name"], "cv": float(values["cv"]), "n2": 1.25,
+            "site_name": values["site_name"],
+            "cv": float(values["cv"]),
+            "n2": 1.25,
         }
     return out
 
@@ -82,11 +85,20 @@ def test_special_characters_and_types_round_trip_exactly(tmp_path, influxdb, tar
     strings = ['say "hi"', "back\\slash", "trailing\\", "new\nline", "tab\tand ✓", "", "x" * 1000]
     messages = [singer.schema("meas ure,ment", props, ["key", "at"])]
     for i, (tag, text) in enumerate(zip(tag_values, strings, strict=True)):
-        messages.append(singer.record("meas ure,ment", {
-            "key": tag, "at": f"2026-03-29T0{i}:30:00.123456+01:00",
-            "name with, comma=eq": text, "flt": -1.5e-7 * (i + 1), "int": -(2**62) + i,
-            "flag": bool(i % 2), "nested": {"deep key": i},
-        }))
+        messages.append(
+            singer.record(
+                "meas ure,ment",
+                {
+                    "key": tag,
+                    "at": f"2026-03-29T0{i}:30:00.123456+01:00",
+                    "name with, comma=eq": text,
+                    "flt": -1.5e-7 * (i + 1),
+                    "int": -(2**62) + i,
+                    "flag": bool(i % 2),
+                    "nested": {"deep key": i},
+                },
+            )
+        )
     run = singer.run_target(tmp_path, {**target_config, "gzip": gzip}, messages)
     assert run.returncode == 0, run.log
 
@@ -95,14 +107,20 @@ def test_special_characters_and_types_round_trip_exactly(tmp_path, influxdb, tar
     for i, (tag, text) in enumerate(zip(tag_values, strings, strict=True)):
         point = points[tag]
         assert point.fields == {
-            "name with, comma=eq": text, "flt": -1.5e-7 * (i + 1), "int": -(2**62) + i,
-            "flag": bool(i % 2), "nested.deep key": i,
+            "name with, comma=eq": text,
+            "flt": -1.5e-7 * (i + 1),
+            "int": -(2**62) + i,
+            "flag": bool(i % 2),
+            "nested.deep key": i,
         }
         # 0i:30:00.123456 in BST is (0i-1):30 UTC; microseconds kept
         assert point.time_ns == (1_774_744_200 + (i - 1) * 3600) * 10**9 + 123_456_000
     assert influxdb.field_types(target_config["bucket"], "meas ure,ment") == {
-        "name with, comma=eq": "string", "flt": "float", "int": "integer",
-        "flag": "boolean", "nested.deep key": "integer",
+        "name with, comma=eq": "string",
+        "flt": "float",
+        "int": "integer",
+        "flag": "boolean",
+        "nested.deep key": "integer",
     }
 
 
@@ -110,7 +128,10 @@ def test_a_whole_number_then_a_fraction_land_as_two_floats(tmp_path, influxdb, t
     messages = [SCHEMA, reading(0, cv=39), reading(10, cv=39.5)]
     run = singer.run_target(tmp_path, target_config, messages)
     assert run.returncode == 0, run.log
-    assert [p.fields["cv"] for p in influxdb.points(target_config["bucket"], STREAM)] == [39.0, 39.5]
+    assert [p.fields["cv"] for p in influxdb.points(target_config["bucket"], STREAM)] == [
+        39.0,
+        39.5,
+    ]
     assert influxdb.field_types(target_config["bucket"], STREAM)["cv"] == "float"
 
 
@@ -124,7 +145,9 @@ def test_resending_the_same_records_adds_no_point(tmp_path, influxdb, target_con
 
 
 def test_engine_stopped_mid_stream_fails_without_state_and_a_rerun_completes(
-    tmp_path, local_influxdb: LocalInfluxDB, target_config,
+    tmp_path,
+    local_influxdb: LocalInfluxDB,
+    target_config,
 ):
     config = {**target_config, "batch_size": 50, "max_retries": 1}
     head = [SCHEMA, *(reading(i) for i in range(50)), singer.state({"bookmarks": {"n": 50}})]
@@ -133,7 +156,10 @@ def test_engine_stopped_mid_stream_fails_without_state_and_a_rerun_completes(
 
     proc = subprocess.Popen(
         singer.target_command(singer.write_config(tmp_path, config)),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdin is not None
     proc.stdin.write(singer.encode(head))
@@ -144,7 +170,7 @@ def test_engine_stopped_mid_stream_fails_without_state_and_a_rerun_completes(
 
     assert proc.returncode != 0
     assert stdout.strip() == "", "no STATE may pass the last written batch"
-    assert "did not accept the batch of stream \"gas_quality\" after 1 retries" in stderr
+    assert 'did not accept the batch of stream "gas_quality" after 1 retries' in stderr
     local_influxdb.start_engine()
     assert stored(local_influxdb, bucket) == expected(range(50))
 
@@ -155,9 +181,13 @@ def test_engine_stopped_mid_stream_fails_without_state_and_a_rerun_completes(
 
 
 def test_503_with_retry_after_is_retried_and_every_point_written_once(
-    tmp_path, local_influxdb: LocalInfluxDB, target_config,
+    tmp_path,
+    local_influxdb: LocalInfluxDB,
+    target_config,
 ):
-    local_influxdb.queue_faults([{"status": 503, "retry_after": 1}, {"status": 429, "retry_after": 1}])
+    local_influxdb.queue_faults(
+        [{"status": 503, "retry_after": 1}, {"status": 429, "retry_after": 1}]
+    )
     run = singer.run_target(tmp_path, target_config, [SCHEMA, *(reading(i) for i in range(40))])
     assert run.returncode == 0, run.log
     assert "Retry in 1s" in run.log
@@ -184,7 +214,9 @@ def test_retries_are_bounded(tmp_path, local_influxdb, target_config):
     assert local_influxdb.proxy_stats()["faults_served"] == 3
 
 
-def test_wrong_token_fails_at_once_naming_the_cause_and_never_the_token(tmp_path, influxdb, target_config):
+def test_wrong_token_fails_at_once_naming_the_cause_and_never_the_token(
+    tmp_path, influxdb, target_config
+):
     secret = "wrong-token-0123456789"
     run = singer.run_target(tmp_path, {**target_config, "token": secret}, [SCHEMA, reading(0)])
     assert run.returncode != 0
@@ -200,38 +232,56 @@ def test_unknown_bucket_fails_naming_bucket_and_org(tmp_path, influxdb, target_c
 
 
 def test_type_conflict_fails_naming_the_first_rejected_line(tmp_path, influxdb, target_config):
-    as_text = singer.schema(STREAM, {**PROPERTIES, "cv": {"type": "string"}}, ["site_id"], ["published_time"])
-    assert singer.run_target(tmp_path, target_config, [as_text, reading(0, cv="high")]).returncode == 0
+    as_text = singer.schema(
+        STREAM, {**PROPERTIES, "cv": {"type": "string"}}, ["site_id"], ["published_time"]
+    )
+    assert (
+        singer.run_target(tmp_path, target_config, [as_text, reading(0, cv="high")]).returncode == 0
+    )
     run = singer.run_target(tmp_path, target_config, [SCHEMA, reading(10, cv=40.5)])
     assert run.returncode != 0
     assert "(422" in run.log
-    assert "first rejected line: gas_quality,site_id=0 site_name=\"SITE 0\",cv=40.5" in run.log
+    assert 'first rejected line: gas_quality,site_id=0 site_name="SITE 0",cv=40.5' in run.log
 
 
 @pytest.mark.parametrize(
     ("value", "message"),
     [
         (None, 'stream "gas_quality": record has no value for timestamp property "published_time"'),
-        ("garbage", "stream \"gas_quality\": Could not parse value 'garbage' for field 'published_time'"),
+        (
+            "garbage",
+            "stream \"gas_quality\": Could not parse value 'garbage' for field 'published_time'",
+        ),
     ],
 )
 def test_missing_or_bad_timestamp_stops_the_run_before_any_state(
-    tmp_path, influxdb, target_config, value, message,
+    tmp_path,
+    influxdb,
+    target_config,
+    value,
+    message,
 ):
     nullable = {**PROPERTIES, "published_time": {"type": ["string", "null"], "format": "date-time"}}
     stream_schema = singer.schema(STREAM, nullable, ["site_id"], ["published_time"])
     bad = singer.record(STREAM, {"site_id": 3, "published_time": value, "cv": 39.1})
-    run = singer.run_target(tmp_path, target_config, [stream_schema, reading(0), singer.state({"a": 1}), bad])
+    run = singer.run_target(
+        tmp_path, target_config, [stream_schema, reading(0), singer.state({"a": 1}), bad]
+    )
     assert run.returncode != 0
     assert run.states == []
     assert message in run.log
     assert influxdb.points(target_config["bucket"], STREAM) == []
 
 
-def test_file_mode_writes_line_protocol_the_engine_accepts(tmp_path, influxdb: Engine, target_config):
+def test_file_mode_writes_line_protocol_the_engine_accepts(
+    tmp_path, influxdb: Engine, target_config
+):
     output = tmp_path / "lp"
-    run = singer.run_target(tmp_path, {"output_path": str(output), "batch_size": 7},
-                            [SCHEMA, *(reading(i) for i in range(30)), singer.state({"s": 1})])
+    run = singer.run_target(
+        tmp_path,
+        {"output_path": str(output), "batch_size": 7},
+        [SCHEMA, *(reading(i) for i in range(30)), singer.state({"s": 1})],
+    )
     assert run.returncode == 0, run.log
     assert run.states == [{"s": 1}]
     body = (output / "gas_quality.lp").read_bytes()
@@ -242,8 +292,10 @@ def test_file_mode_writes_line_protocol_the_engine_accepts(tmp_path, influxdb: E
 
 def _post_lines(engine: Engine, bucket: str, body: bytes) -> None:
     url = f"{engine.url}/api/v2/write?org={engine.org}&bucket={bucket}&precision=ns"
-    request = urllib.request.Request(url, data=body, headers={"Authorization": f"Token {engine.token}"})
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+    request = urllib.request.Request(
+        url, data=body, headers={"Authorization": f"Token {engine.token}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 204
 
 
