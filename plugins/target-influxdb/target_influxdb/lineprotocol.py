@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import json
 import math
 import time
@@ -32,7 +33,7 @@ _KEY_ESCAPES = str.maketrans(
 )
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
 
-FieldKind = t.Literal["float", "integer", "boolean", "string", "json"]
+FieldKind = t.Literal["float", "integer", "boolean", "string", "datetime", "json"]
 PRECISION_DIVISORS: dict[str, int] = {"s": 1_000_000, "ms": 1_000, "us": 1}
 
 
@@ -61,9 +62,11 @@ class EncodeStats:
 
 @dataclass(frozen=True)
 class _FieldSpec:
-    key: str  # escaped field key
-    path: tuple[str, ...]
+    key: str  # escaped field key, with "="
+    name: str  # top-level property
+    path: tuple[str, ...]  # more than one part for a nested property
     kind: FieldKind
+    render: t.Callable[[object], str | None]
 
 
 def escape_measurement(name: str) -> str:
@@ -99,7 +102,8 @@ def field_kind(prop: Mapping[str, t.Any]) -> FieldKind | None:
     """Return the line-protocol kind of a scalar property; None for a nested object.
 
     The kind comes from the schema, never from a value, so that a field keeps one type for
-    its whole life: ``number`` is always a float, ``integer`` an integer.
+    its whole life: ``number`` is always a float, ``integer`` an integer. A ``date-time``
+    string is written as a string in UTC.
     """
     types = schema_types(prop)
     if types == {"object"} and prop.get("properties"):
@@ -111,7 +115,7 @@ def field_kind(prop: Mapping[str, t.Any]) -> FieldKind | None:
     if types == {"boolean"}:
         return "boolean"
     if types == {"string"}:
-        return "string"
+        return "datetime" if prop.get("format") == "date-time" else "string"
     return "json"
 
 
@@ -121,6 +125,12 @@ def safe_key(name: str, stats: EncodeStats) -> str:
         stats.renamed_keys.add(name)
         return name + "_"
     return name
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_iso(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text.strip())
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def to_epoch_us(value: object) -> int:
@@ -133,7 +143,7 @@ def to_epoch_us(value: object) -> int:
         ValueError: when the value is not a timestamp.
     """
     if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value.strip())
+        value = _parse_iso(value)
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
@@ -176,24 +186,50 @@ def _json_text(value: object) -> str:
     return json.dumps(value, default=str, separators=(",", ":"), sort_keys=True)
 
 
+def _float_text(value: object) -> str | None:
+    number = value if type(value) is float else float(t.cast("float", value))
+    return repr(number) if math.isfinite(number) else None
+
+
+def _integer_text(value: object) -> str | None:
+    number = int(t.cast("int", value))
+    if number != value:
+        msg = f"expected an integer, got {value!r}"
+        raise ValueError(msg)
+    return f"{number}i" if INT64_MIN <= number <= INT64_MAX else None
+
+
+def _boolean_text(value: object) -> str:
+    return "true" if value else "false"
+
+
+def _string_text(value: object) -> str:
+    return escape_string(iso_utc(value) if isinstance(value, dt.date) else str(value))
+
+
+def _datetime_text(value: object) -> str:
+    if isinstance(value, str):
+        value = _parse_iso(value)
+    return _string_text(value)
+
+
+def _json_field_text(value: object) -> str:
+    return escape_string(_json_text(value))
+
+
+RENDERERS: dict[FieldKind, t.Callable[[object], str | None]] = {
+    "float": _float_text,
+    "integer": _integer_text,
+    "boolean": _boolean_text,
+    "string": _string_text,
+    "datetime": _datetime_text,
+    "json": _json_field_text,
+}
+
+
 def field_text(kind: FieldKind, value: object) -> str | None:
     """Render one field value of the given kind; None when InfluxDB cannot store it."""
-    if kind == "float":
-        number = float(t.cast("float", value))
-        return repr(number) if math.isfinite(number) else None
-    if kind == "integer":
-        number = int(t.cast("int", value))
-        if number != value:
-            msg = f"expected an integer, got {value!r}"
-            raise ValueError(msg)
-        return f"{number}i" if INT64_MIN <= number <= INT64_MAX else None
-    if kind == "boolean":
-        return "true" if value else "false"
-    if kind == "string" and isinstance(value, dt.date):
-        return escape_string(iso_utc(value))
-    if kind == "string":
-        return escape_string(str(value))
-    return escape_string(_json_text(value))
+    return RENDERERS[kind](value)
 
 
 def _lookup(record: Mapping[str, t.Any], path: Sequence[str]) -> object:
@@ -230,7 +266,15 @@ class PointEncoder:
         self._static_tags = {
             safe_key(k, self.stats): str(v) for k, v in (static_tags or {}).items() if v != ""
         }
-        self._tag_keys = {name: safe_key(name, self.stats) for name in mapping.tags}
+        # (escaped key, record property or None, static value), sorted by key as InfluxDB does
+        record_tags = {safe_key(name, self.stats): name for name in mapping.tags}
+        self._tag_plan = sorted(
+            [
+                (escape_key(key), record_tags.get(key), self._static_tags.get(key))
+                for key in {*self._static_tags, *record_tags}
+            ],
+            key=lambda entry: entry[0],
+        )
         skip = {*mapping.tags, *mapping.exclude}
         if mapping.timestamp:
             skip.add(mapping.timestamp)
@@ -252,7 +296,8 @@ class PointEncoder:
             if kind is None:
                 yield from self._field_plan(prop["properties"], path, skip)
             else:
-                yield _FieldSpec(escape_key(safe_key(dotted, self.stats)), path, kind)
+                key = escape_key(safe_key(dotted, self.stats)) + "="
+                yield _FieldSpec(key, name if not prefix else path[0], path, kind, RENDERERS[kind])
 
     def timestamp_us(self, record: Mapping[str, t.Any]) -> int:
         """Return the record's timestamp in epoch microseconds.
@@ -290,37 +335,38 @@ class PointEncoder:
             RecordError: when the record has no usable timestamp or a value breaks its type.
         """
         timestamp = self.timestamp_us(record)
-        fields = ",".join(self._field_texts(record))
+        fields = []
+        for spec in self._fields:
+            value = record.get(spec.name) if len(spec.path) == 1 else _lookup(record, spec.path)
+            if value is not None and (text := self._render(spec, value)) is not None:
+                fields.append(spec.key + text)
         if not fields:
             self.stats.records_without_fields += 1
             return None
-        return f"{self._measurement}{self._tag_text(record)} {fields}", timestamp
+        return f"{self._measurement}{self._tag_text(record)} {','.join(fields)}", timestamp
 
     def _tag_text(self, record: Mapping[str, t.Any]) -> str:
-        tags = dict(self._static_tags)
-        for name, key in self._tag_keys.items():
-            value = record.get(name)
+        parts = []
+        for key, name, static in self._tag_plan:
+            value = record.get(name) if name is not None else None
+            if value is None or value == "":
+                value = static
             if value is not None and value != "":
-                tags[key] = tag_text(value)
-        return "".join(f",{escape_key(k)}={escape_key(v)}" for k, v in sorted(tags.items()) if v)
+                parts.append(f",{key}={escape_key(tag_text(value))}")
+        return "".join(parts)
 
-    def _field_texts(self, record: Mapping[str, t.Any]) -> Iterator[str]:
-        for spec in self._fields:
-            value = record.get(spec.path[0]) if len(spec.path) == 1 else _lookup(record, spec.path)
-            if value is None:
-                continue
-            try:
-                text = field_text(spec.kind, value)
-            except (ValueError, TypeError, decimal.InvalidOperation) as exc:
-                msg = (
-                    f'stream "{self.stream_name}": property "{".".join(spec.path)}" '
-                    f"value {value!r} is not a valid {spec.kind}: {exc}"
-                )
-                raise RecordError(msg) from exc
-            if text is None:
-                self.stats.values_not_storable += 1
-                continue
-            yield f"{spec.key}={text}"
+    def _render(self, spec: _FieldSpec, value: object) -> str | None:
+        try:
+            text = spec.render(value)
+        except (ValueError, TypeError, decimal.InvalidOperation) as exc:
+            msg = (
+                f'stream "{self.stream_name}": property "{".".join(spec.path)}" '
+                f"value {value!r} is not a valid {spec.kind}: {exc}"
+            )
+            raise RecordError(msg) from exc
+        if text is None:
+            self.stats.values_not_storable += 1
+        return text
 
 
 def batch_precision(timestamps: Iterable[int]) -> str:

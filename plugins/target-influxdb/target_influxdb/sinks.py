@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typing as t
 
-from singer_sdk.exceptions import ConfigValidationError
+import fastjsonschema
+from singer_sdk.exceptions import ConfigValidationError, InvalidJSONSchema, InvalidRecord
 from singer_sdk.sinks import BatchSink
+from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
 
 from target_influxdb.lineprotocol import PointEncoder, RecordError, StreamMapping, schema_types
@@ -16,6 +18,25 @@ if t.TYPE_CHECKING:
     from target_influxdb.target import TargetInfluxDB
 
 DATE_FORMATS = frozenset({"date-time", "date"})
+
+
+class FastJSONSchemaValidator(BaseJSONSchemaValidator):
+    """Record validation compiled by fastjsonschema (formats unchecked, as the SDK's default)."""
+
+    def __init__(self, schema: dict[str, t.Any]) -> None:
+        """Compile the stream's schema."""
+        super().__init__(schema)
+        try:
+            self._validate = fastjsonschema.compile(schema, use_default=False, use_formats=False)
+        except fastjsonschema.JsonSchemaDefinitionException as exc:
+            raise InvalidJSONSchema(f"Schema Validation Error: {exc}") from exc
+
+    @override
+    def validate(self, record: dict) -> None:
+        try:
+            self._validate(record)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            raise InvalidRecord(f"Record Message Validation Error: {exc.message}", record) from exc
 
 
 def is_time_property(prop: Mapping[str, t.Any] | None) -> bool:
@@ -82,6 +103,7 @@ class InfluxDBSink(BatchSink):
             (self.config.get("mappings") or {}).get(stream_name) or {},
         )
         self._encoder = PointEncoder(stream_name, schema, mapping, self.config.get("static_tags"))
+        self._known_properties = frozenset(schema.get("properties") or ())
         self._untimed_fails = mapping.timestamp is None and self.config["untimed_streams"] == "fail"
         self.points_written = 0
         self.logger.info(
@@ -98,12 +120,17 @@ class InfluxDBSink(BatchSink):
         return int(self.config["batch_size"])
 
     @override
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        return FastJSONSchemaValidator(self.schema)
+
+    @override
     def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:
-        # The SDK's message names the field and the value; add the stream.
-        try:
-            super()._parse_timestamps_in_record(record, schema, treatment)
-        except ValueError as exc:
-            raise RecordError(f'stream "{self.stream_name}": {exc}') from exc
+        # The encoder parses date-times itself, once, with errors that name the stream.
+        # What stays here is the SDK's warning about properties the schema lacks.
+        unknown = record.keys() - self._known_properties - self._warned_missing_fields
+        for key in unknown:
+            self.logger.warning("No schema for record field '%s': it is not written", key)
+            self._warned_missing_fields.add(key)
 
     @override
     def process_record(self, record: dict, context: dict) -> None:

@@ -10,6 +10,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.target_base import Target
 from typing_extensions import override
 
+from target_influxdb.reader import FloatSingerReader
 from target_influxdb.sinks import InfluxDBSink
 from target_influxdb.writers import FileWriter, InfluxDBWriter, LineWriter
 
@@ -35,6 +36,7 @@ class TargetInfluxDB(Target):
 
     name = "target-influxdb"
     default_sink_class = InfluxDBSink
+    message_reader_class = FloatSingerReader
 
     config_jsonschema = th.PropertiesList(
         th.Property(

@@ -250,7 +250,10 @@ def test_type_conflict_fails_naming_the_first_rejected_line(tmp_path, influxdb, 
         (None, 'stream "gas_quality": record has no value for timestamp property "published_time"'),
         (
             "garbage",
-            "stream \"gas_quality\": Could not parse value 'garbage' for field 'published_time'",
+            (
+                'stream "gas_quality": timestamp property "published_time" has unusable value '
+                "'garbage'"
+            ),
         ),
     ],
 )

@@ -66,6 +66,25 @@ def test_nested_objects_are_flattened_and_arrays_become_json():
     assert 'detail.wi=50.0,blob="{\\"a\\":[2],\\"b\\":1}",items="[\\"x\\",\\"y\\"]"' in line
 
 
+def test_date_time_fields_are_written_in_utc_and_bad_ones_named():
+    enc = PointEncoder(
+        "s",
+        {
+            "properties": {
+                "at": {"type": "string"},
+                "sched": {"type": "string", "format": "date-time"},
+            }
+        },
+        StreamMapping(measurement="m", tags=(), timestamp="at"),
+    )
+    line, _ = enc.encode({"at": AT, "sched": "2026-08-11T07:58:00+01:00"})
+    assert line == 'm sched="2026-08-11T06:58:00Z"'
+    with pytest.raises(
+        RecordError, match=r'property "sched" value \'soon\' is not a valid datetime'
+    ):
+        enc.encode({"at": AT, "sched": "soon"})
+
+
 def test_mixed_types_are_written_as_strings():
     line, _ = encoder().encode({"site": "A", "at": AT, "mixed": 4.5})
     assert line.endswith('mixed="4.5"')

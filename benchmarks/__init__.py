@@ -1,0 +1,1 @@
+"""Benchmarks of the plugins against real engines and the local fake API."""
