@@ -1,0 +1,407 @@
+"""A local fake of the National Gas operational data API, faithful to its known shapes and quirks.
+
+Serves, under any base path ending in ``/operationaldata/v1`` or at the root:
+
+- ``GET /gasquality/latestdata``, ``POST /gasquality/historicdata``
+- ``GET /instantaneousflow/sites``
+- ``GET /publications/catalogue``, ``POST /publications/gasday``
+
+with the quirks the real API shows: numbers that arrive as strings (publication values always;
+gas quality and flows with ``--string-numbers``), nulls (``--nulls``), 400 for an unknown
+publication id, HTML with status 200 for an unknown path, and, queued as faults, 429 bursts with
+``Retry-After``, 5xx, HTML or empty bodies with status 200, and slow answers.
+
+Control (for tests): ``POST /__control/clock`` ``{"now": ISO}`` or ``{"advance_minutes": N}``;
+``POST /__control/faults`` ``[{"path": "/gasquality", "status": 429, "retry_after": 1}, ...]``
+(also ``"html": true``, ``"empty": true``, ``"hang": seconds``; ``"count"`` repeats one);
+``DELETE /__control/faults``; ``GET /__control/stats`` (requests per path, clock, faults left).
+
+Run: ``python -m testkit.fake_nationalgas --port 8765 --seed 1 --now 2026-08-11T07:59:24+01:00``.
+It answers only on loopback and prints ``listening on http://127.0.0.1:PORT`` once ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import socket
+import sys
+import threading
+import time
+import typing as t
+import urllib.parse
+from collections import Counter, deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from testkit.nationalgas_data import (
+    FLOW_GROUPS,
+    GAS_QUALITY_SITES,
+    PUBLICATIONS,
+    NationalGasData,
+    chance,
+    gas_day,
+    local_iso,
+)
+
+BASE_PATH = "/operationaldata/v1"
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+SPA_SHELL = (
+    b'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>National Gas Data Portal'
+    b'</title></head><body><div id="root"></div><script src="/static/js/main.js"></script>'
+    b"</body></html>"
+)
+
+
+class FakeState:
+    """The fake's clock, quirk switches, queued faults and request counters."""
+
+    def __init__(self, data: NationalGasData, *, string_numbers: bool, nulls: bool) -> None:
+        """Hold the data source and switches."""
+        self.data = data
+        self.string_numbers = string_numbers
+        self.nulls = nulls
+        self.lock = threading.Lock()
+        self.faults: deque[dict[str, t.Any]] = deque()
+        self.requests: Counter[str] = Counter()
+
+    def take_fault(self, path: str) -> dict[str, t.Any] | None:
+        """Count the request and pop the first queued fault that applies to this path."""
+        with self.lock:
+            self.requests[path] += 1
+            for fault in self.faults:
+                if path.startswith(fault.get("path", "")):
+                    self.faults.remove(fault)
+                    return fault
+        return None
+
+    def number(self, value: float, key: object) -> object:
+        """A value as the API may send it: number, string or (with nulls on) null."""
+        if self.nulls and chance("null", key) < 0.05:
+            return None
+        if self.string_numbers and chance("string", key) < 0.35:
+            return str(value)
+        return value
+
+
+def _parse_date(body: dict[str, t.Any], key: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(str(body[key]))
+    except (KeyError, ValueError) as exc:
+        raise BadRequestError(f"'{key}' must be a date, YYYY-MM-DD") from exc
+
+
+class BadRequestError(Exception):
+    """The request is malformed: answered 400."""
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Routes the five endpoints, the quirks and the control calls."""
+
+    protocol_version = "HTTP/1.1"
+    server: FakeServer
+
+    def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002, ANN401
+        """Keep test output quiet."""
+
+    # plumbing
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: dict | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        for key, value in (headers or {}).items():
+            self.send_header(key, str(value))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, payload: object, status: int = 200) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json; charset=utf-8")
+
+    def _read_json(self) -> dict[str, t.Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError as exc:
+            raise BadRequestError("body is not JSON") from exc
+        if not isinstance(body, dict):
+            raise BadRequestError("body must be a JSON object")
+        return body
+
+    def _route(self) -> str:
+        path = urllib.parse.urlsplit(self.path).path.rstrip("/")
+        return path.removeprefix(BASE_PATH) if path.startswith(BASE_PATH) else path
+
+    def _apply_fault(self, fault: dict[str, t.Any]) -> bool:
+        """Serve a queued fault; True when it answered the request."""
+        if fault.get("hang"):
+            time.sleep(float(fault["hang"]))
+        if fault.get("html"):
+            self._send(200, SPA_SHELL, "text/html; charset=utf-8")
+        elif fault.get("empty"):
+            self._send(200, b"", "application/json")
+        elif fault.get("status"):
+            headers = {"Retry-After": fault["retry_after"]} if "retry_after" in fault else {}
+            self._send(int(fault["status"]), b"", "text/plain", headers)
+        else:
+            return False
+        return True
+
+    # verbs
+    def do_GET(self) -> None:
+        """Serve the GET endpoints and the control stats."""
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        """Serve the POST endpoints and the control calls."""
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        """Clear queued faults."""
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        route = self._route()
+        if route.startswith("/__control"):
+            self._control(method, route)
+            return
+        state = self.server.state
+        fault = state.take_fault(route)
+        if fault:
+            if "count" in fault and int(fault["count"]) > 1:
+                with state.lock:
+                    state.faults.appendleft({**fault, "count": int(fault["count"]) - 1})
+            if self._apply_fault(fault):
+                return
+        handler = ROUTES.get((method, route))
+        if handler is None:
+            # the portal answers unknown paths with its single-page app shell
+            self._send(200, SPA_SHELL, "text/html; charset=utf-8")
+            return
+        try:
+            with state.lock:
+                payload = handler(self)
+        except BadRequestError as exc:
+            self._json({"status": 400, "error": "Bad Request", "message": str(exc)}, 400)
+            return
+        self._json(payload)
+
+    def _control(self, method: str, route: str) -> None:
+        state = self.server.state
+        with state.lock:
+            if method == "GET" and route == "/__control/stats":
+                self._json(
+                    {
+                        "requests": dict(state.requests),
+                        "now": state.data.now.isoformat(),
+                        "faults": list(state.faults),
+                    }
+                )
+                return
+            if method == "DELETE" and route == "/__control/faults":
+                state.faults.clear()
+                state.requests.clear()
+            elif method == "POST" and route == "/__control/faults":
+                state.faults.extend(self._read_json_list())
+            elif method == "POST" and route == "/__control/clock":
+                body = self._read_json()
+                if "now" in body:
+                    state.data.now = dt.datetime.fromisoformat(body["now"]).astimezone(dt.UTC)
+                state.data.now += dt.timedelta(minutes=float(body.get("advance_minutes", 0)))
+            else:
+                self._json({"message": "unknown control call"}, 404)
+                return
+        self._send(204, b"", "text/plain")
+
+    def _read_json_list(self) -> list[dict[str, t.Any]]:
+        length = int(self.headers.get("Content-Length") or 0)
+        return list(json.loads(self.rfile.read(length) or b"[]"))
+
+    # endpoints
+    def gas_quality_latest(self) -> object:
+        """``GET /gasquality/latestdata``: one detail object per site."""
+        state = self.server.state
+        at = state.data.gas_quality_latest_time()
+        return {
+            "publishedTime": local_iso(at),
+            "gasQualityData": [
+                {
+                    "siteId": site_id,
+                    "siteName": name,
+                    "areaName": area,
+                    "siteGasQualityDetail": self._metrics(site_id, at),
+                }
+                for site_id, name, area in GAS_QUALITY_SITES
+            ],
+        }
+
+    def _metrics(self, site_id: int, at: dt.datetime) -> dict[str, object]:
+        state = self.server.state
+        stamp = int(at.timestamp())
+        return {
+            key: state.number(value, (key, site_id, stamp))
+            for key, value in state.data.gas_quality(site_id, at).items()
+        }
+
+    def gas_quality_history(self) -> object:
+        """``POST /gasquality/historicdata``: readings per site for a date range."""
+        body = self._read_json()
+        first, last = _parse_date(body, "fromDate"), _parse_date(body, "toDate")
+        if last < first:
+            raise BadRequestError("'toDate' is before 'fromDate'")
+        wanted = set(body.get("siteIds") or [s[0] for s in GAS_QUALITY_SITES])
+        times = self.server.state.data.gas_quality_times(first, last)
+        return [
+            {
+                "siteId": site_id,
+                "siteName": name,
+                "areaName": area,
+                "siteGasQualityDetail": [
+                    {"publishedTime": local_iso(at), **self._metrics(site_id, at)} for at in times
+                ],
+            }
+            for site_id, name, area in GAS_QUALITY_SITES
+            if site_id in wanted
+        ]
+
+    def instantaneous_flows(self) -> object:
+        """``GET /instantaneousflow/sites``: the current gas day's readings, newest first."""
+        state = self.server.state
+        slot = state.data.flow_publication_time()
+        readings = state.data.flow_readings()
+        groups = []
+        for g, (description, sites) in enumerate(FLOW_GROUPS):
+            groups.append(
+                {
+                    "description": description,
+                    "sites": [
+                        {
+                            "siteName": site,
+                            "siteGasDetail": [
+                                {
+                                    "applicableAt": local_iso(at),
+                                    "flowRate": state.number(
+                                        state.data.flow_rate(g, s, at), (g, s, at.timestamp())
+                                    ),
+                                    "qualityIndicator": None if (g + s + at.minute) % 11 else "E",
+                                    "scheduleTime": local_iso(at + dt.timedelta(minutes=12)),
+                                }
+                                for at in reversed(readings)
+                            ],
+                        }
+                        for s, site in enumerate(sites)
+                    ],
+                }
+            )
+        return {
+            "publishedTime": local_iso(slot + dt.timedelta(seconds=84)),
+            "currentGasDay": gas_day(slot).isoformat(),
+            "instantaneousFlow": groups,
+        }
+
+    def catalogue(self) -> object:
+        """``GET /publications/catalogue``: categories, sub-categories, entries."""
+        tree: dict[str, dict[str, list[dict[str, str]]]] = {}
+        for item in PUBLICATIONS.values():
+            tree.setdefault(item.category, {}).setdefault(item.sub_category, []).append(
+                {"publicationId": item.publication_id, "name": item.name},
+            )
+        return {
+            "data": [
+                {
+                    "name": category,
+                    "subCategory": [
+                        {"name": sub, "catalogueEntries": entries} for sub, entries in subs.items()
+                    ],
+                }
+                for category, subs in tree.items()
+            ]
+        }
+
+    def publications(self) -> object:
+        """``POST /publications/gasday``: values of the requested ids; 400 for an unknown id."""
+        body = self._read_json()
+        first, last = _parse_date(body, "fromDate"), _parse_date(body, "toDate")
+        ids = body.get("publicationIds")
+        if not isinstance(ids, list) or not ids:
+            raise BadRequestError("'publicationIds' must be a non-empty list")
+        unknown = [i for i in ids if i not in PUBLICATIONS]
+        if unknown:
+            raise BadRequestError("Invalid publication object id")
+        latest_only = str(body.get("latestValue", "Y")).upper() != "N"
+        data = self.server.state.data
+        return [
+            {
+                "publicationId": pid,
+                "publicationName": PUBLICATIONS[pid].name,
+                "publications": data.publication_rows(pid, first, last, latest_only=latest_only),
+            }
+            for pid in ids
+        ]
+
+
+ROUTES: dict[tuple[str, str], t.Callable[[Handler], object]] = {
+    ("GET", "/gasquality/latestdata"): Handler.gas_quality_latest,
+    ("POST", "/gasquality/historicdata"): Handler.gas_quality_history,
+    ("GET", "/instantaneousflow/sites"): Handler.instantaneous_flows,
+    ("GET", "/publications/catalogue"): Handler.catalogue,
+    ("POST", "/publications/gasday"): Handler.publications,
+}
+
+
+class FakeServer(ThreadingHTTPServer):
+    """The fake's HTTP server, on loopback only."""
+
+    daemon_threads = True
+
+    def __init__(self, host: str, port: int, state: FakeState) -> None:
+        """Bind; refuse anything but a loopback address."""
+        if host not in LOOPBACK:
+            raise ValueError(f"the fake API answers only on loopback, not on {host!r}")
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        super().__init__((host, port), Handler)
+        self.state = state
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the fake until it is terminated."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the generated data")
+    parser.add_argument(
+        "--now", default=None, help="the fake's clock, ISO 8601 (default: real time)"
+    )
+    parser.add_argument(
+        "--string-numbers", action="store_true", help="send some numbers as strings"
+    )
+    parser.add_argument("--nulls", action="store_true", help="send some values as null")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        type=json.loads,
+        help='queue a fault, e.g. \'{"path": "/gasquality", "status": 429, "retry_after": 1}\'',
+    )
+    args = parser.parse_args(argv)
+    now = dt.datetime.fromisoformat(args.now) if args.now else dt.datetime.now(dt.UTC)
+    state = FakeState(
+        NationalGasData(args.seed, now), string_numbers=args.string_numbers, nulls=args.nulls
+    )
+    state.faults.extend(args.fault)
+    try:
+        server = FakeServer(args.host, args.port, state)
+    except ValueError as exc:
+        parser.error(str(exc))
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"listening on http://{host}:{server.server_address[1]}", flush=True)  # noqa: T201
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
