@@ -25,15 +25,19 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import socket
+import subprocess
 import sys
 import threading
 import time
 import typing as t
 import urllib.parse
+import urllib.request
 from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from testkit.influx import REPO_ROOT, stop_process, wait_until
 from testkit.nationalgas_data import (
     FLOW_GROUPS,
     GAS_QUALITY_SITES,
@@ -405,3 +409,71 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+class FakeNationalGasProcess:
+    """The fake API as a process on loopback, for tests and benchmarks; stop it by :meth:`stop`."""
+
+    def __init__(self, *, now: str, seed: int = 1, flags: tuple[str, ...] = ()) -> None:
+        """Start the fake with its clock at ``now``; return once it listens."""
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        self._proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "testkit.fake_nationalgas",
+                "--port",
+                "0",
+                "--seed",
+                str(seed),
+                "--now",
+                now,
+                *flags,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
+        line = self._proc.stdout.readline() if self._proc.stdout else ""
+        if not line.startswith("listening on "):
+            self.stop()
+            raise RuntimeError(f"the fake National Gas API did not start: {line!r}")
+        self.root = line.split()[-1]
+        self.url = self.root + BASE_PATH
+        self.start_now = now
+        wait_until(lambda: bool(self.stats()), "the fake API")
+
+    def _call(self, method: str, path: str, payload: object = None) -> object:
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(self.root + path, data=data, method=method)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def stats(self) -> dict[str, t.Any]:
+        """Requests per path, the clock and the faults still queued."""
+        return t.cast("dict[str, t.Any]", self._call("GET", "/__control/stats"))
+
+    def set_now(self, now: str) -> None:
+        """Set the fake's clock."""
+        self._call("POST", "/__control/clock", {"now": now})
+
+    def advance(self, minutes: float) -> None:
+        """Move the fake's clock forward."""
+        self._call("POST", "/__control/clock", {"advance_minutes": minutes})
+
+    def queue_faults(self, faults: list[dict[str, t.Any]]) -> None:
+        """Queue faults for the next matching requests."""
+        self._call("POST", "/__control/faults", faults)
+
+    def reset(self) -> None:
+        """Clock back to the start, no faults, counters at zero."""
+        self._call("DELETE", "/__control/faults")
+        self.set_now(self.start_now)
+
+    def stop(self) -> None:
+        """Stop the process by its PID."""
+        stop_process(self._proc)
+        if self._proc.stdout:
+            self._proc.stdout.close()

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from testkit.fake_nationalgas import FakeNationalGasProcess
 from testkit.influx import LocalInfluxDB, RemoteInfluxDB2, influxdb_from_env
 
 if t.TYPE_CHECKING:
@@ -58,3 +59,45 @@ def target_config(influxdb: LocalInfluxDB | RemoteInfluxDB2, bucket: str) -> dic
         "max_retry_delay": 2,
         "timeout": 10,
     }
+
+
+FAKE_NOW = "2026-03-29T09:00:00+01:00"
+"""The fake API's clock in tests: the morning the UK moved to BST, so data has both offsets."""
+FAKE_START_DATE = "2026-03-26T00:00:00Z"
+FAKE_END_DATE = "2026-03-29"
+
+
+@pytest.fixture(scope="session")
+def nationalgas_api() -> Iterator[FakeNationalGasProcess]:
+    """The fake National Gas API for the whole session, its clock at :data:`FAKE_NOW`."""
+    fake = FakeNationalGasProcess(now=FAKE_NOW, flags=("--string-numbers", "--nulls"))
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def fake_api(nationalgas_api: FakeNationalGasProcess) -> FakeNationalGasProcess:
+    """The fake API reset for one test: clock at the start, no faults, counters at zero."""
+    nationalgas_api.reset()
+    return nationalgas_api
+
+
+def tap_settings(api_url: str) -> dict[str, t.Any]:
+    """tap-nationalgas settings for the fake API, with quick retries."""
+    return {
+        "api_url": api_url,
+        "start_date": FAKE_START_DATE,
+        "end_date": FAKE_END_DATE,
+        "max_retries": 2,
+        "retry_interval": 0.1,
+        "max_retry_delay": 2,
+        "request_timeout": 5,
+    }
+
+
+@pytest.fixture
+def tap_config(fake_api: FakeNationalGasProcess) -> dict[str, t.Any]:
+    """tap-nationalgas settings for this test's fake API."""
+    return tap_settings(fake_api.url)

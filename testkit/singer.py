@@ -83,3 +83,47 @@ def run_target(
     )
     states = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     return TargetRun(proc.returncode, states, proc.stderr)
+
+
+@dataclass
+class TapRun:
+    """What a tap process did: exit code, records by stream, the last STATE and its log."""
+
+    returncode: int
+    records: dict[str, list[dict[str, t.Any]]]
+    state: dict[str, t.Any] | None
+    log: str
+
+    def bookmark(self, stream: str) -> t.Any:  # noqa: ANN401
+        """The replication key value the last STATE holds for a stream."""
+        return ((self.state or {}).get("bookmarks", {}).get(stream) or {}).get(
+            "replication_key_value"
+        )
+
+
+def run_tap(
+    tmp_path: Path,
+    config: Mapping[str, t.Any],
+    state_value: Mapping[str, t.Any] | None = None,
+    timeout: float = 120,
+) -> TapRun:
+    """Run tap-nationalgas and collect its messages."""
+    command = [
+        sys.executable,
+        "-m",
+        "tap_nationalgas",
+        "--config",
+        str(write_config(tmp_path, config, "tap.json")),
+    ]
+    if state_value is not None:
+        command += ["--state", str(write_config(tmp_path, state_value, "state.json"))]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    records: dict[str, list[dict[str, t.Any]]] = {}
+    state = None
+    for line in proc.stdout.splitlines():
+        message = json.loads(line)
+        if message["type"] == "RECORD":
+            records.setdefault(message["stream"], []).append(message["record"])
+        elif message["type"] == "STATE":
+            state = message["value"]
+    return TapRun(proc.returncode, records, state, proc.stderr)

@@ -1,0 +1,1 @@
+"""Singer tap for the National Gas operational data API."""

@@ -1,0 +1,5 @@
+"""Run the tap: ``python -m tap_nationalgas``."""
+
+from tap_nationalgas.tap import TapNationalGas
+
+TapNationalGas.cli()

@@ -1,0 +1,185 @@
+"""HTTP base stream for the National Gas operational data API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import email.utils
+import typing as t
+
+from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.pagination import BaseAPIPaginator
+from singer_sdk.streams import RESTStream
+from typing_extensions import override
+
+from tap_nationalgas import values
+
+if t.TYPE_CHECKING:
+    from collections.abc import Generator, Iterable
+
+    import requests
+    from singer_sdk.helpers.types import Context
+
+
+class ResponseError(FatalAPIError):
+    """The API answered, but not with what the endpoint documents."""
+
+
+def retry_after_seconds(error: object) -> float | None:
+    """Seconds asked for by the ``Retry-After`` header of a failed response, if any."""
+    response = getattr(error, "response", None)
+    header = response.headers.get("Retry-After") if response is not None else None
+    if not header:
+        return None
+    if header.strip().isdigit():
+        return float(header)
+    try:
+        when = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+class DateWindowPaginator(BaseAPIPaginator[dt.date]):
+    """Walks ``days``-long windows from a first date to a last date, empty windows included."""
+
+    def __init__(self, first: dt.date, last: dt.date, days: int) -> None:
+        """Start at ``first``; stop after the window that holds ``last``."""
+        super().__init__(min(first, last))
+        self.last = last
+        self.days = days
+
+    @override
+    def get_next(self, response: requests.Response) -> dt.date | None:
+        following = self.current_value + dt.timedelta(days=self.days)
+        return following if following <= self.last else None
+
+    @override
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        return True
+
+
+class NationalGasStream(RESTStream[t.Any]):
+    """A stream of the operational data API: JSON bodies, no auth, no pagination."""
+
+    @property
+    @override
+    def url_base(self) -> str:
+        return str(self.config["api_url"]).rstrip("/")
+
+    @property
+    @override
+    def http_headers(self) -> dict:
+        return {"User-Agent": self.config["user_agent"], "Accept": "application/json"}
+
+    @property
+    @override
+    def timeout(self) -> int:
+        return int(self.config["request_timeout"])
+
+    @override
+    def backoff_max_tries(self) -> int:
+        return int(self.config["max_retries"]) + 1
+
+    @override
+    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:  # type: ignore[override]
+        """Wait ``Retry-After`` when the API says so, else ``retry_interval`` doubling."""
+        interval = float(self.config["retry_interval"])
+        longest = float(self.config["max_retry_delay"])
+        attempt = 0
+        error = yield 0.0
+        while True:
+            asked = retry_after_seconds(error)
+            wait = asked if asked is not None else interval * 2**attempt
+            attempt += 1
+            error = yield min(wait, longest)
+
+    @override
+    def get_new_paginator(self) -> BaseAPIPaginator | None:
+        return None
+
+    @override
+    def response_error_message(self, response: requests.Response) -> str:
+        reason = response.reason or "error"
+        return f"{response.status_code} {reason} from {response.request.method} {self.endpoint}"
+
+    @property
+    def endpoint(self) -> str:
+        """The URL this stream reads."""
+        return f"{self.url_base}{self.path}"
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        payload = self.json_payload(response)
+        if payload is None:
+            return
+        try:
+            yield from self.records_from(payload)
+        except values.ValueProblem as exc:
+            raise ResponseError(f"{self.endpoint}: {exc}") from exc
+
+    def json_payload(self, response: requests.Response) -> object | None:
+        """The decoded body; None for an empty body (no records).
+
+        Raises:
+            ResponseError: when the body is not JSON (the portal answers HTML for unknown paths).
+        """
+        if not response.content.strip():
+            self.logger.info("%s answered with an empty body: no records", self.endpoint)
+            return None
+        content_type = response.headers.get("Content-Type") or "no content type"
+        try:
+            return response.json(parse_float=decimal.Decimal)
+        except ValueError:
+            raise ResponseError(f"expected JSON from {response.url}, got {content_type}") from None
+
+    def records_from(self, payload: object) -> Iterable[dict]:
+        """Turn a decoded response into records."""
+        raise NotImplementedError
+
+    def number(self, value: object, field: str) -> decimal.Decimal | int | None:
+        """A number, or None with a warning when the API sent text that is not one."""
+        try:
+            return values.number(value)
+        except values.ValueProblem as exc:
+            self.logger.warning("%s: %s in '%s', written as null", self.endpoint, exc, field)
+            return None
+
+    def instant(self, value: object, field: str) -> dt.datetime:
+        """A required timestamp, in UTC."""
+        moment = values.instant(value)
+        if moment is None:
+            raise values.ValueProblem(f"'{field}' is missing")
+        return moment
+
+    @override
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        """Leave out records at or before the bookmark (or start_date): they were emitted."""
+        if self.replication_key:
+            since = self.get_starting_timestamp(context)
+            if since is not None:
+                since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+                if row[self.replication_key] <= since:
+                    return None
+        return row
+
+    def first_day(self, context: Context | None, lookback_days: int = 0) -> dt.date:
+        """The first day to read: bookmark (or start_date) less ``lookback_days``, in the UK.
+
+        Without either, ``lookback_days`` (at least one) before today.
+        """
+        since = self.get_starting_timestamp(context)
+        if since is None:
+            return self.last_day() - dt.timedelta(days=max(lookback_days, 1))
+        since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+        return since.astimezone(values.LONDON).date() - dt.timedelta(days=lookback_days)
+
+    def window(self, start: dt.date, days: int) -> dict[str, str]:
+        """The request dates of the ``days``-long window that starts at ``start``."""
+        last = min(start + dt.timedelta(days=days - 1), self.last_day())
+        return {"fromDate": start.isoformat(), "toDate": last.isoformat()}
+
+    def last_day(self) -> dt.date:
+        """The last day to read: ``end_date``, else today in the UK."""
+        end = self.config.get("end_date")
+        return values.day(end) or values.today_in_london()

@@ -1,0 +1,121 @@
+"""National Gas tap class."""
+
+from __future__ import annotations
+
+from singer_sdk import Tap
+from singer_sdk import typing as th
+from typing_extensions import override
+
+from tap_nationalgas import streams
+
+DEFAULT_PUBLICATION_IDS = [
+    "PUBOB637",  # Demand Actual, NTS, D+1
+    "PUBOB603",  # SAP, Actual Day (system average price)
+    "PUBOB693",  # Opening linepack, actual
+    *(f"PUBOB{n}" for n in range(4507, 4520)),  # Calorific Value, LDZ(EA) ... LDZ(WS)
+]
+MAX_HISTORY_WINDOW_DAYS = 2
+
+
+class TapNationalGas(Tap):
+    """Singer tap for the National Gas operational data API."""
+
+    name = "tap-nationalgas"
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "api_url",
+            th.StringType,
+            default="https://api.nationalgas.com/operationaldata/v1",
+            description="Base URL of the National Gas operational data API.",
+        ),
+        th.Property(
+            "start_date",
+            th.DateTimeType,
+            description=(
+                "Where history starts on the first run (gas_quality_history, publications, and "
+                "the first poll of the other streams). Unset: `lookback_days` before today."
+            ),
+        ),
+        th.Property(
+            "end_date",
+            th.DateType,
+            description="Last day to read history for (backfills of a past range). Unset: today.",
+        ),
+        th.Property(
+            "publication_ids",
+            th.ArrayType(th.StringType),
+            default=DEFAULT_PUBLICATION_IDS,
+            description=(
+                "Data items (PUBOB ids) read by the publications stream. Default: NTS demand "
+                "actual, system average price, opening linepack and the 13 LDZ calorific values."
+            ),
+        ),
+        th.Property(
+            "site_ids",
+            th.ArrayType(th.IntegerType),
+            description="Gas quality sites to read (site ids). Unset: every site.",
+        ),
+        th.Property(
+            "lookback_days",
+            th.IntegerType(minimum=0),
+            default=7,
+            description="Days before the bookmark that publications are read again, for revisions.",
+        ),
+        th.Property(
+            "history_window_days",
+            th.IntegerType(minimum=1, maximum=MAX_HISTORY_WINDOW_DAYS),
+            default=MAX_HISTORY_WINDOW_DAYS,
+            description="Days per gas quality history request (1 or 2; the API limits it).",
+        ),
+        th.Property(
+            "publication_window_days",
+            th.IntegerType(minimum=1),
+            default=30,
+            description="Days per publications request.",
+        ),
+        th.Property(
+            "user_agent",
+            th.StringType,
+            default="data-imports tap-nationalgas/0.1.0",
+            description="User-Agent header sent with every request.",
+        ),
+        th.Property(
+            "request_timeout",
+            th.IntegerType(minimum=1),
+            default=60,
+            description="Seconds to wait for one response.",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType(minimum=0),
+            default=5,
+            description="Retries of a request after 429, 5xx, a timeout or a connection error.",
+        ),
+        th.Property(
+            "retry_interval",
+            th.NumberType,
+            default=2,
+            description="Seconds before the first retry (doubling), unless Retry-After says.",
+        ),
+        th.Property(
+            "max_retry_delay",
+            th.NumberType,
+            default=60,
+            description="Longest wait between two attempts, Retry-After included, in seconds.",
+        ),
+    ).to_dict()
+
+    @override
+    def discover_streams(self) -> list[streams.NationalGasStream]:
+        return [
+            streams.GasQualityStream(self),
+            streams.GasQualityHistoryStream(self),
+            streams.InstantaneousFlowsStream(self),
+            streams.PublicationsStream(self),
+            streams.PublicationCatalogueStream(self),
+        ]
+
+
+if __name__ == "__main__":
+    TapNationalGas.cli()

@@ -1,0 +1,99 @@
+"""Turning the API's loosely typed values into clean record values."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import typing as t
+from zoneinfo import ZoneInfo
+
+LONDON = ZoneInfo("Europe/London")
+GAS_DAY_START = dt.timedelta(hours=5)
+
+
+class ValueProblem(ValueError):
+    """A value that cannot be read as the type the API documents."""
+
+
+def number(value: object) -> decimal.Decimal | int | None:
+    """A number from a number or a string; None for null or blank.
+
+    Raises:
+        ValueProblem: for text that is not a finite number.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, decimal.Decimal)):
+        return value
+    if isinstance(value, float):
+        return decimal.Decimal(repr(value))
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        parsed = decimal.Decimal(text)
+    except decimal.InvalidOperation as exc:
+        raise ValueProblem(f"not a number: {value!r}") from exc
+    if not parsed.is_finite():
+        raise ValueProblem(f"not a finite number: {value!r}")
+    return parsed
+
+
+def text(value: object) -> str | None:
+    """Text with surrounding blanks removed; None for null or blank."""
+    if value is None:
+        return None
+    cleaned = str(value).strip()
+    return cleaned or None
+
+
+def instant(value: object) -> dt.datetime | None:
+    """A timezone-aware UTC datetime from ISO 8601 text; None for null or blank.
+
+    An offset such as ``+01:00`` is honoured; text without an offset is UK local time.
+
+    Raises:
+        ValueProblem: for text that is not an ISO 8601 date-time.
+    """
+    cleaned = text(value)
+    if cleaned is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(cleaned)
+    except ValueError as exc:
+        raise ValueProblem(f"not an ISO 8601 date-time: {value!r}") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=LONDON)
+    return parsed.astimezone(dt.UTC)
+
+
+def day(value: object) -> dt.date | None:
+    """A date from ``YYYY-MM-DD`` (or a date-time's date); None for null or blank.
+
+    Raises:
+        ValueProblem: for text that is not a date.
+    """
+    cleaned = text(value)
+    if cleaned is None:
+        return None
+    try:
+        return dt.date.fromisoformat(cleaned[:10])
+    except ValueError as exc:
+        raise ValueProblem(f"not a date: {value!r}") from exc
+
+
+def gas_day(moment: dt.datetime) -> dt.date:
+    """The gas day of an instant: 05:00 to 05:00 Europe/London, named by its first day."""
+    return (moment.astimezone(LONDON) - GAS_DAY_START).date()
+
+
+def today_in_london() -> dt.date:
+    """Today's date in the UK."""
+    return dt.datetime.now(LONDON).date()
+
+
+def require(payload: object, key: str, where: str) -> t.Any:  # noqa: ANN401
+    """``payload[key]``, or a :class:`ValueProblem` naming the endpoint and the key."""
+    if not isinstance(payload, dict) or key not in payload:
+        raise ValueProblem(f"{where}: the response has no '{key}'")
+    return payload[key]
