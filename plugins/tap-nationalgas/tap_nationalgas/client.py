@@ -82,7 +82,7 @@ class NationalGasStream(RESTStream[t.Any]):
         return int(self.config["max_retries"]) + 1
 
     @override
-    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:  # type: ignore[override]
+    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
         """Wait ``Retry-After`` when the API says so, else ``retry_interval`` doubling."""
         interval = float(self.config["retry_interval"])
         longest = float(self.config["max_retry_delay"])
@@ -115,7 +115,7 @@ class NationalGasStream(RESTStream[t.Any]):
             return
         try:
             yield from self.records_from(payload)
-        except values.ValueProblem as exc:
+        except values.BadValueError as exc:
             raise ResponseError(f"{self.endpoint}: {exc}") from exc
 
     def json_payload(self, response: requests.Response) -> object | None:
@@ -141,7 +141,7 @@ class NationalGasStream(RESTStream[t.Any]):
         """A number, or None with a warning when the API sent text that is not one."""
         try:
             return values.number(value)
-        except values.ValueProblem as exc:
+        except values.BadValueError as exc:
             self.logger.warning("%s: %s in '%s', written as null", self.endpoint, exc, field)
             return None
 
@@ -149,7 +149,7 @@ class NationalGasStream(RESTStream[t.Any]):
         """A required timestamp, in UTC."""
         moment = values.instant(value)
         if moment is None:
-            raise values.ValueProblem(f"'{field}' is missing")
+            raise values.BadValueError(f"'{field}' is missing")
         return moment
 
     @override

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import typing as t
 
 from singer_sdk import typing as th
@@ -12,6 +11,7 @@ from tap_nationalgas import values
 from tap_nationalgas.client import DateWindowPaginator, NationalGasStream, ResponseError
 
 if t.TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Iterable
 
     import requests
@@ -89,10 +89,13 @@ class GasQualityHistoryStream(GasQualityMixin):
         )
 
     @override
-    def prepare_request_payload(self, context: Context | None, next_page_token: dt.date) -> dict:
-        body: dict[str, t.Any] = self.window(
-            next_page_token, int(self.config["history_window_days"])
-        )
+    def prepare_request_payload(
+        self,
+        context: Context | None,
+        next_page_token: dt.date | None,
+    ) -> dict:
+        start = next_page_token or self.first_day(context)
+        body: dict[str, t.Any] = self.window(start, int(self.config["history_window_days"]))
         if self.config.get("site_ids"):
             body["siteIds"] = list(self.config["site_ids"])
         return body
@@ -182,9 +185,15 @@ class PublicationsStream(NationalGasStream):
         )
 
     @override
-    def prepare_request_payload(self, context: Context | None, next_page_token: dt.date) -> dict:
+    def prepare_request_payload(
+        self,
+        context: Context | None,
+        next_page_token: dt.date | None,
+    ) -> dict:
+        lookback = int(self.config["lookback_days"])
+        start = next_page_token or self.first_day(context, lookback)
         return {
-            **self.window(next_page_token, int(self.config["publication_window_days"])),
+            **self.window(start, int(self.config["publication_window_days"])),
             "publicationIds": list(self.config["publication_ids"]),
             "latestValue": "Y",
         }

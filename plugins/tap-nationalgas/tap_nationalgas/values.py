@@ -11,7 +11,7 @@ LONDON = ZoneInfo("Europe/London")
 GAS_DAY_START = dt.timedelta(hours=5)
 
 
-class ValueProblem(ValueError):
+class BadValueError(ValueError):
     """A value that cannot be read as the type the API documents."""
 
 
@@ -19,7 +19,7 @@ def number(value: object) -> decimal.Decimal | int | None:
     """A number from a number or a string; None for null or blank.
 
     Raises:
-        ValueProblem: for text that is not a finite number.
+        BadValueError: for text that is not a finite number.
     """
     if value is None or isinstance(value, bool):
         return None
@@ -33,9 +33,9 @@ def number(value: object) -> decimal.Decimal | int | None:
     try:
         parsed = decimal.Decimal(text)
     except decimal.InvalidOperation as exc:
-        raise ValueProblem(f"not a number: {value!r}") from exc
+        raise BadValueError(f"not a number: {value!r}") from exc
     if not parsed.is_finite():
-        raise ValueProblem(f"not a finite number: {value!r}")
+        raise BadValueError(f"not a finite number: {value!r}")
     return parsed
 
 
@@ -53,7 +53,7 @@ def instant(value: object) -> dt.datetime | None:
     An offset such as ``+01:00`` is honoured; text without an offset is UK local time.
 
     Raises:
-        ValueProblem: for text that is not an ISO 8601 date-time.
+        BadValueError: for text that is not an ISO 8601 date-time.
     """
     cleaned = text(value)
     if cleaned is None:
@@ -61,7 +61,7 @@ def instant(value: object) -> dt.datetime | None:
     try:
         parsed = dt.datetime.fromisoformat(cleaned)
     except ValueError as exc:
-        raise ValueProblem(f"not an ISO 8601 date-time: {value!r}") from exc
+        raise BadValueError(f"not an ISO 8601 date-time: {value!r}") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=LONDON)
     return parsed.astimezone(dt.UTC)
@@ -71,7 +71,7 @@ def day(value: object) -> dt.date | None:
     """A date from ``YYYY-MM-DD`` (or a date-time's date); None for null or blank.
 
     Raises:
-        ValueProblem: for text that is not a date.
+        BadValueError: for text that is not a date.
     """
     cleaned = text(value)
     if cleaned is None:
@@ -79,7 +79,7 @@ def day(value: object) -> dt.date | None:
     try:
         return dt.date.fromisoformat(cleaned[:10])
     except ValueError as exc:
-        raise ValueProblem(f"not a date: {value!r}") from exc
+        raise BadValueError(f"not a date: {value!r}") from exc
 
 
 def gas_day(moment: dt.datetime) -> dt.date:
@@ -93,7 +93,7 @@ def today_in_london() -> dt.date:
 
 
 def require(payload: object, key: str, where: str) -> t.Any:  # noqa: ANN401
-    """``payload[key]``, or a :class:`ValueProblem` naming the endpoint and the key."""
+    """``payload[key]``, or a :class:`BadValueError` naming the endpoint and the key."""
     if not isinstance(payload, dict) or key not in payload:
-        raise ValueProblem(f"{where}: the response has no '{key}'")
+        raise BadValueError(f"{where}: the response has no '{key}'")
     return payload[key]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import typing as t
+
 import pytest
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 from singer_sdk.testing.runners import TapTestRunner
 
 from tap_nationalgas.tap import TapNationalGas
-from testkit.fake_nationalgas import FakeNationalGasProcess
 from testkit.fixtures import tap_settings
+
+if t.TYPE_CHECKING:
+    from testkit.fake_nationalgas import FakeNationalGasProcess
 
 # The class is built with a placeholder URL (streams are static); each run uses the fake's URL.
 StandardTapTests = get_tap_test_class(

@@ -7,6 +7,7 @@ import typing as t
 import pytest
 from singer_sdk.testing import get_target_test_class
 from singer_sdk.testing.runners import TargetTestRunner
+
 from target_influxdb.target import TargetInfluxDB
 
 # Every standard test runs; none is excluded. The SDK's test streams carry no timestamp

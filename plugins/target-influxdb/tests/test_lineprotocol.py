@@ -7,6 +7,7 @@ import decimal
 
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
+
 from target_influxdb.lineprotocol import (
     PointEncoder,
     RecordError,
