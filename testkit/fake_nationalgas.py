@@ -13,7 +13,8 @@ publication id, HTML with status 200 for an unknown path, and, queued as faults,
 
 Control (for tests): ``POST /__control/clock`` ``{"now": ISO}`` or ``{"advance_minutes": N}``;
 ``POST /__control/faults`` ``[{"path": "/gasquality", "status": 429, "retry_after": 1}, ...]``
-(also ``"html": true``, ``"empty": true``, ``"hang": seconds``; ``"count"`` repeats one);
+(also ``"html": true``, ``"empty": true``, ``"body": <JSON to answer>``, ``"hang": seconds``;
+``"count"`` repeats one);
 ``DELETE /__control/faults``; ``GET /__control/stats`` (requests per path, clock, faults left).
 
 Run: ``python -m testkit.fake_nationalgas --port 8765 --seed 1 --now 2026-08-11T07:59:24+01:00``.
@@ -104,6 +105,7 @@ class Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server: FakeServer
+    raw_body = b""
 
     def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002, ANN401
         """Keep test output quiet."""
@@ -123,11 +125,13 @@ class Handler(BaseHTTPRequestHandler):
     def _json(self, payload: object, status: int = 200) -> None:
         self._send(status, json.dumps(payload).encode(), "application/json; charset=utf-8")
 
-    def _read_json(self) -> dict[str, t.Any]:
+    def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    def _read_json(self) -> dict[str, t.Any]:
         try:
-            body = json.loads(raw or b"{}")
+            body = json.loads(self.raw_body or b"{}")
         except ValueError as exc:
             raise BadRequestError("body is not JSON") from exc
         if not isinstance(body, dict):
@@ -142,7 +146,9 @@ class Handler(BaseHTTPRequestHandler):
         """Serve a queued fault; True when it answered the request."""
         if fault.get("hang"):
             time.sleep(float(fault["hang"]))
-        if fault.get("html"):
+        if "body" in fault:
+            self._json(fault["body"])
+        elif fault.get("html"):
             self._send(200, SPA_SHELL, "text/html; charset=utf-8")
         elif fault.get("empty"):
             self._send(200, b"", "application/json")
@@ -167,6 +173,8 @@ class Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
+        # read the whole body first: a fault answers early, and the connection is kept alive
+        self.raw_body = self._read_body()
         route = self._route()
         if route.startswith("/__control"):
             self._control(method, route)
@@ -220,8 +228,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(204, b"", "text/plain")
 
     def _read_json_list(self) -> list[dict[str, t.Any]]:
-        length = int(self.headers.get("Content-Length") or 0)
-        return list(json.loads(self.rfile.read(length) or b"[]"))
+        return list(json.loads(self.raw_body or b"[]"))
 
     # endpoints
     def gas_quality_latest(self) -> object:

@@ -1,0 +1,305 @@
+"""tap-nationalgas as a process against the fake API: data rules, increments and errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+import pytest
+
+from tap_nationalgas import values
+from testkit.fake_nationalgas import FakeState
+from testkit.fixtures import FAKE_NOW, FAKE_START_DATE
+from testkit.nationalgas_data import FLOW_GROUPS, GAS_QUALITY_SITES, NationalGasData
+from testkit.singer import run_tap
+
+if t.TYPE_CHECKING:
+    from testkit.fake_nationalgas import FakeNationalGasProcess
+
+UTC = dt.UTC
+NOW = dt.datetime.fromisoformat(FAKE_NOW)
+
+
+def iso(moment: dt.datetime) -> str:
+    """How the tap writes a timestamp."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def sent(now: dt.datetime = NOW) -> FakeState:
+    """The fake's state as the session fixture runs it (strings and nulls on)."""
+    return FakeState(NationalGasData(1, now), string_numbers=True, nulls=True)
+
+
+def expected_metrics(state: FakeState, site_id: int, at: dt.datetime) -> dict[str, t.Any]:
+    stamp = int(at.timestamp())
+    out = {}
+    for key, value in state.data.gas_quality(site_id, at).items():
+        shown = state.number(value, (key, site_id, stamp))
+        out[key] = None if shown is None else float(shown)
+    return out
+
+
+def test_latest_gas_quality_equals_what_the_api_published(tmp_path, tap_config):
+    run = run_tap(tmp_path, tap_config)
+    assert run.returncode == 0, run.log
+    state = sent()
+    at = state.data.gas_quality_latest_time()
+    assert at == dt.datetime(2026, 3, 29, 8, tzinfo=UTC)  # 09:00+01:00
+    assert run.records["gas_quality"] == [
+        {
+            "site_id": site_id,
+            "site_name": name,
+            "area_name": area,
+            "published_time": iso(at),
+            **expected_metrics(state, site_id, at),
+        }
+        for site_id, name, area in GAS_QUALITY_SITES
+    ]
+    numbers = [r[k] for r in run.records["gas_quality"] for k in ("cv", "sg", "wi", "co2", "n2")]
+    assert None in numbers  # nulls arrive as nulls
+    assert all(isinstance(n, float) for n in numbers if n is not None)
+
+
+def test_history_is_read_in_two_day_windows_ascending_across_the_clock_change(
+    tmp_path,
+    fake_api: FakeNationalGasProcess,
+    tap_config,
+):
+    run = run_tap(tmp_path, tap_config)
+    assert run.returncode == 0, run.log
+    records = run.records["gas_quality_history"]
+    # 2026-03-26 .. 2026-03-29: two windows of two days
+    assert fake_api.stats()["requests"]["/gasquality/historicdata"] == 2
+    times = sorted({r["published_time"] for r in records})
+    start = dt.datetime.fromisoformat(FAKE_START_DATE)
+    hours = int((NOW - start).total_seconds() // 3600)  # readings after start_date, up to now
+    assert times == [iso(start + dt.timedelta(hours=h)) for h in range(1, hours + 1)]
+    assert [r["published_time"] for r in records] == sorted(r["published_time"] for r in records)
+    assert len(records) == hours * len(GAS_QUALITY_SITES)
+    state = sent()
+    for record in records[::97]:
+        at = dt.datetime.fromisoformat(record["published_time"])
+        assert {k: record[k] for k in ("cv", "cv24", "sg", "sg24", "wi", "co2", "n2")} == (
+            expected_metrics(state, record["site_id"], at)
+        )
+
+
+def test_site_ids_filter_both_gas_quality_streams(tmp_path, tap_config):
+    run = run_tap(tmp_path, {**tap_config, "site_ids": [3, 7]})
+    assert run.returncode == 0, run.log
+    assert {r["site_id"] for r in run.records["gas_quality"]} == {3, 7}
+    assert {r["site_id"] for r in run.records["gas_quality_history"]} == {3, 7}
+
+
+def test_instantaneous_flows_in_utc_with_gas_day_and_blank_indicators_as_null(tmp_path, tap_config):
+    run = run_tap(tmp_path, tap_config)
+    assert run.returncode == 0, run.log
+    records = run.records["instantaneous_flows"]
+    sites = {(g, s) for g, names in FLOW_GROUPS for s in names}
+    assert {(r["group"], r["site_name"]) for r in records} == sites
+    readings = sorted({r["applicable_at"] for r in records})
+    # the gas day of 2026-03-29 began at 05:00 BST = 04:00 UTC; readings every 2 minutes
+    assert readings[0] == "2026-03-29T04:00:00.000000+00:00"
+    assert readings[-1] == "2026-03-29T07:46:00.000000+00:00"  # published at the 07:58 slot
+    assert len(readings) == 114
+    assert len(records) == 114 * len(sites)
+    assert {r["gas_day"] for r in records} == {"2026-03-29"}
+    assert {r["quality_indicator"] for r in records} == {None, "E"}
+    assert {r["published_time"] for r in records} == {"2026-03-29T07:59:24.000000+00:00"}
+    linepack = next(r for r in records if r["site_name"] == "NTS Actual Linepack")
+    assert 300 < linepack["flow_rate"] < 450
+
+
+def test_publications_with_string_values_blank_indicators_and_gas_days(tmp_path, tap_config):
+    run = run_tap(tmp_path, {**tap_config, "publication_ids": ["PUBOB637", "PUBOB603"]})
+    assert run.returncode == 0, run.log
+    rows = run.records["publications"]
+    state = sent()
+    expected = {}
+    for pid in ("PUBOB637", "PUBOB603"):
+        for row in state.data.publication_rows(
+            pid, dt.date(2026, 3, 19), dt.date(2026, 3, 29), latest_only=True
+        ):
+            generated = values.instant(row["generatedTimeStamp"])
+            if generated > dt.datetime.fromisoformat(FAKE_START_DATE):
+                expected[(pid, row["applicableFor"])] = (
+                    float(row["value"]),
+                    iso(generated),
+                    row["qualityIndicator"] or None,
+                )
+    assert {
+        (r["publication_id"], r["applicable_for"]): (
+            r["value"],
+            r["generated_time"],
+            r["quality_indicator"],
+        )
+        for r in rows
+    } == expected
+    demand = next(r for r in rows if r["publication_id"] == "PUBOB637")
+    assert demand["publication_name"] == "Demand Actual, NTS, D+1"
+    assert demand["applicable_at"] == demand["applicable_for"] + "T00:00:00.000000+00:00"
+
+
+def test_a_second_run_emits_only_new_readings_and_revised_publications(
+    tmp_path,
+    fake_api: FakeNationalGasProcess,
+    tap_config,
+):
+    first = run_tap(tmp_path, tap_config)
+    assert first.returncode == 0, first.log
+
+    again = run_tap(tmp_path, tap_config, first.state)
+    assert again.returncode == 0, again.log
+    for stream in ("gas_quality", "gas_quality_history", "instantaneous_flows", "publications"):
+        assert again.records.get(stream, []) == [], stream
+    assert again.state == first.state
+
+    fake_api.advance(60)  # one more hour of data
+    later = run_tap(tmp_path, tap_config, again.state)
+    assert later.returncode == 0, later.log
+    assert {r["published_time"] for r in later.records["gas_quality"]} == {
+        "2026-03-29T09:00:00.000000+00:00"
+    }
+    assert {r["published_time"] for r in later.records["gas_quality_history"]} == {
+        "2026-03-29T09:00:00.000000+00:00"
+    }
+    flows = later.records["instantaneous_flows"]
+    assert min(r["applicable_at"] for r in flows) == "2026-03-29T07:48:00.000000+00:00"
+    assert max(r["applicable_at"] for r in flows) == "2026-03-29T08:46:00.000000+00:00"
+    assert later.bookmark("instantaneous_flows") == "2026-03-29T08:46:00.000000+00:00"
+
+    fake_api.advance(3 * 24 * 60)  # days later: new gas days and the revision of 03-27 (D+2)
+    revised = run_tap(tmp_path, {**tap_config, "end_date": "2026-04-01"}, later.state)
+    assert revised.returncode == 0, revised.log
+    linepack = [r for r in revised.records["publications"] if r["publication_id"] == "PUBOB693"]
+    assert {r["applicable_for"] for r in linepack if r["quality_indicator"] == "A"} >= {
+        "2026-03-27"
+    }
+    old = {
+        r["applicable_for"]: r
+        for r in first.records["publications"]
+        if r["publication_id"] == "PUBOB693"
+    }
+    amended = next(r for r in linepack if r["applicable_for"] == "2026-03-27")
+    assert amended["generated_time"] > old["2026-03-27"]["generated_time"]
+    assert amended["applicable_at"] == old["2026-03-27"]["applicable_at"]  # same point, new value
+    assert all(
+        r["generated_time"] > later.bookmark("publications")
+        for r in revised.records["publications"]
+    )
+
+
+def test_429_with_retry_after_is_waited_out(tmp_path, fake_api: FakeNationalGasProcess, tap_config):
+    fake_api.queue_faults(
+        [{"path": "/gasquality/historicdata", "status": 429, "retry_after": 1, "count": 2}]
+    )
+    run = run_tap(tmp_path, tap_config)
+    assert run.returncode == 0, run.log
+    assert "429" in run.log
+    assert fake_api.stats()["requests"]["/gasquality/historicdata"] == 4
+    assert len(run.records["gas_quality_history"]) == 80 * len(
+        GAS_QUALITY_SITES
+    )  # 26th 01:00 to 29th 08:00
+
+
+def test_5xx_past_max_retries_fails_naming_the_endpoint(tmp_path, fake_api, tap_config):
+    fake_api.queue_faults([{"path": "/gasquality/latestdata", "status": 503, "count": 3}])
+    run = run_tap(tmp_path, tap_config)
+    assert run.returncode != 0
+    assert (
+        f"503 Service Unavailable from GET {tap_config['api_url']}/gasquality/latestdata" in run.log
+    )
+    assert run.state is None
+
+
+def test_a_slow_answer_is_retried(tmp_path, fake_api, tap_config):
+    fake_api.queue_faults([{"path": "/publications/catalogue", "hang": 3}])
+    run = run_tap(tmp_path, {**tap_config, "request_timeout": 1})
+    assert run.returncode == 0, run.log
+    assert len(run.records["publication_catalogue"]) == 18
+
+
+def test_html_with_status_200_fails_with_the_content_type(tmp_path, fake_api, tap_config):
+    fake_api.queue_faults([{"path": "/instantaneousflow/sites", "html": True}])
+    run = run_tap(tmp_path, tap_config)
+    assert run.returncode != 0
+    url = f"{tap_config['api_url']}/instantaneousflow/sites"
+    assert f"expected JSON from {url}, got text/html; charset=utf-8" in run.log
+
+
+def test_a_wrong_api_url_gets_the_portal_page_and_says_so(tmp_path, fake_api, tap_config):
+    run = run_tap(tmp_path, {**tap_config, "api_url": fake_api.root + "/operationaldata/v2"})
+    assert run.returncode != 0
+    assert (
+        "expected JSON from " + fake_api.root + "/operationaldata/v2/gasquality/latestdata"
+        in run.log
+    )
+
+
+def test_an_empty_body_yields_no_records(tmp_path, fake_api, tap_config):
+    fake_api.queue_faults([{"path": "/gasquality/latestdata", "empty": True}])
+    run = run_tap(tmp_path, tap_config)
+    assert run.returncode == 0, run.log
+    assert run.records.get("gas_quality", []) == []
+    assert "answered with an empty body: no records" in run.log
+
+
+def test_a_missing_key_fails_naming_endpoint_and_key(tmp_path, fake_api, tap_config):
+    fake_api.queue_faults([{"path": "/gasquality/latestdata", "body": {"publishedTime": FAKE_NOW}}])
+    run = run_tap(tmp_path, tap_config)
+    assert run.returncode != 0
+    assert (
+        f"{tap_config['api_url']}/gasquality/latestdata: the response has no 'gasQualityData'"
+        in run.log
+    )
+
+
+def test_an_unknown_publication_id_fails_naming_it_and_the_setting(tmp_path, tap_config):
+    run = run_tap(tmp_path, {**tap_config, "publication_ids": ["PUBOB637", "PUBOBX999"]})
+    assert run.returncode != 0
+    assert "answered 400 for publication ids PUBOBX999" in run.log
+    assert "check the setting `publication_ids`" in run.log
+
+
+def test_an_unreachable_api_fails_naming_the_url(tmp_path, tap_config):
+    config = {**tap_config, "api_url": "http://127.0.0.1:9/operationaldata/v1", "max_retries": 0}
+    run = run_tap(tmp_path, config)
+    assert run.returncode != 0
+    assert "127.0.0.1" in run.log
+    assert "port=9" in run.log
+
+
+@pytest.mark.parametrize(("setting", "value"), [("history_window_days", 3), ("lookback_days", -1)])
+def test_bad_settings_are_refused(tmp_path, tap_config, setting, value):
+    run = run_tap(tmp_path, {**tap_config, setting: value})
+    assert run.returncode != 0
+    assert setting in run.log
+
+
+@pytest.mark.parametrize(
+    ("moment", "gas_day"),
+    [
+        ("2026-01-15T04:59:00+00:00", "2026-01-14"),  # GMT: the gas day starts at 05:00 UTC
+        ("2026-01-15T05:00:00+00:00", "2026-01-15"),
+        ("2026-07-15T03:59:00+00:00", "2026-07-14"),  # BST: at 04:00 UTC
+        ("2026-07-15T04:00:00+00:00", "2026-07-15"),
+        ("2026-07-15T05:00:00+01:00", "2026-07-15"),
+    ],
+)
+def test_gas_day_runs_05_00_to_05_00_uk_time(moment, gas_day):
+    assert values.gas_day(dt.datetime.fromisoformat(moment)).isoformat() == gas_day
+
+
+def test_values_are_cleaned():
+    assert values.number(" 39.41 ") == values.number(39.41) == values.number("39.41")
+    assert values.number("") is None
+    assert values.number(None) is None
+    assert values.text("  ") is None
+    assert values.instant("2026-08-11T07:59:24+01:00") == dt.datetime(
+        2026, 8, 11, 6, 59, 24, tzinfo=UTC
+    )
+    assert values.instant("2026-08-11T07:59:24") == dt.datetime(2026, 8, 11, 6, 59, 24, tzinfo=UTC)
+    with pytest.raises(values.BadValueError):
+        values.number("n/a")
+    with pytest.raises(values.BadValueError):
+        values.number("NaN")
