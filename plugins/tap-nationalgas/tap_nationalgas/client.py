@@ -8,6 +8,7 @@ import email.utils
 import typing as t
 
 from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
@@ -61,6 +62,10 @@ class DateWindowPaginator(BaseAPIPaginator[dt.date]):
 
 class NationalGasStream(RESTStream[t.Any]):
     """A stream of the operational data API: JSON bodies, no auth, no pagination."""
+
+    # Records are built typed here (numbers, ISO 8601 text in UTC), so the SDK's per-property
+    # type conformance would only repeat that work.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     @property
     @override
@@ -154,13 +159,20 @@ class NationalGasStream(RESTStream[t.Any]):
 
     @override
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        """Leave out records at or before the bookmark (or start_date): they were emitted."""
+        """Leave out records at or before the bookmark (or start_date); render times as text."""
         if self.replication_key:
             since = self.get_starting_timestamp(context)
             if since is not None:
                 since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
                 if row[self.replication_key] <= since:
                     return None
+        for key, value in row.items():
+            if isinstance(value, dt.date):
+                row[key] = (
+                    value.isoformat(timespec="microseconds")
+                    if isinstance(value, dt.datetime)
+                    else value.isoformat()
+                )
         return row
 
     def first_day(self, context: Context | None, lookback_days: int = 0) -> dt.date:
