@@ -174,7 +174,11 @@ class Handler(BaseHTTPRequestHandler):
                 self._error(400, "invalid", f"unable to decompress gzip body: {exc}")
                 return
         if not body.strip():
-            self._error(400, "invalid", "writing requires points")
+            # 2.x finds the bucket before it reads the body
+            if self._bucket_exists(bucket):
+                self._error(400, "invalid", "writing requires points")
+            else:
+                self._error(404, "not found", f'bucket "{bucket}" not found')
             return
         params = urllib.parse.urlencode({"db": bucket, "precision": PRECISIONS[precision]})
         state = self.server.state
@@ -188,6 +192,19 @@ class Handler(BaseHTTPRequestHandler):
             self._error(503, "unavailable", f"storage engine unavailable: {exc}")
             return
         self._answer_upstream(status, text, bucket)
+
+    def _bucket_exists(self, bucket: str) -> bool:
+        state = self.server.state
+        query = urllib.parse.urlencode({"q": "SHOW DATABASES"})
+        try:
+            conn = http.client.HTTPConnection(state.upstream_host, state.upstream_port, timeout=30)
+            conn.request("GET", f"/query?{query}")
+            payload = json.loads(conn.getresponse().read() or b"{}")
+            conn.close()
+        except (OSError, ValueError):
+            return True
+        series = payload.get("results", [{}])[0].get("series", [])
+        return any(row[0] == bucket for s in series for row in s.get("values", []))
 
     def _answer_upstream(self, status: int, text: str, bucket: str) -> None:
         if status == 204:

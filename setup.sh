@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Set up data-imports on this machine: a Python virtual environment with Meltano, the two
+# plugins, and a .env to fill in. Safe to run again: it repairs what is missing and never
+# overwrites .env.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+die() { printf 'setup.sh: %s\n' "$*" >&2; exit 1; }
+
+PYTHON=${PYTHON:-python3}
+command -v "$PYTHON" >/dev/null 2>&1 \
+  || die "$PYTHON not found: install Python 3.11 or newer (Debian: apt-get install python3 python3-venv)"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || die "Python 3.11 or newer is needed, found $("$PYTHON" --version 2>&1); set PYTHON=/path/to/python3.11"
+"$PYTHON" -c 'import ensurepip, venv' 2>/dev/null \
+  || die "the Python venv module is missing: apt-get install python3-venv"
+
+if [ ! -x .venv/bin/python ]; then
+  echo "Creating the virtual environment .venv"
+  "$PYTHON" -m venv .venv || die "could not create .venv"
+fi
+echo "Installing Meltano and the pinned dependencies (requirements.txt)"
+.venv/bin/python -m pip install --quiet --upgrade pip || die "could not upgrade pip in .venv"
+.venv/bin/python -m pip install --quiet -r requirements.txt \
+  || die "could not install requirements.txt: check the network access to PyPI"
+
+echo "Installing the plugins (meltano install)"
+.venv/bin/meltano install || die "meltano install failed: see the messages above"
+
+if [ -f .env ]; then
+  echo ".env exists: left as it is"
+else
+  cp .env.example .env
+  chmod 600 .env
+  echo "Created .env from .env.example"
+fi
+
+cat <<'NEXT'
+
+Set up. Next:
+  1. edit .env (InfluxDB URL, token, org, bucket; TAP_NATIONALGAS_START_DATE)
+  2. .venv/bin/python test_setup.py      # checks the installation and the connections
+  3. ./run-etl.sh                        # loads the latest data once
+NEXT

@@ -1,0 +1,200 @@
+"""Check a data-imports installation and print a pass/fail table; exit 0 only when all pass.
+
+Checks the Python version, the variables the pipeline needs (naming the missing ones, never
+printing a value), the installed plugins, InfluxDB (reachable, and the token allowed to write to
+the bucket) and the National Gas API. ``--offline`` skips the two network checks.
+
+Run: ``.venv/bin/python test_setup.py [--offline] [--env-file .env]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import typing as t
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent
+REQUIRED = ("INFLUXDB_URL", "INFLUXDB_TOKEN", "INFLUXDB_ORG", "INFLUXDB_BUCKET")
+PLUGINS = (("extractors", "tap-nationalgas"), ("loaders", "target-influxdb"))
+DEFAULT_API_URL = "https://api.nationalgas.com/operationaldata/v1"
+TIMEOUT = 15
+
+
+@dataclass
+class Result:
+    """One line of the table."""
+
+    status: str  # PASS, FAIL or SKIP
+    check: str
+    detail: str
+
+
+def load_environment(env_file: Path) -> dict[str, str]:
+    """The variables of ``env_file``, overridden by the process environment (as Meltano does)."""
+    values: dict[str, str] = {}
+    if env_file.is_file():
+        try:
+            from dotenv import dotenv_values  # noqa: PLC0415
+        except ImportError:
+            sys.exit(
+                "python-dotenv is missing: run ./setup.sh, then .venv/bin/python test_setup.py"
+            )
+        values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    return {**values, **os.environ}
+
+
+def check_python() -> Result:
+    """Python 3.11 or newer."""
+    version = ".".join(map(str, sys.version_info[:3]))
+    ok = sys.version_info >= (3, 11)
+    return Result("PASS" if ok else "FAIL", "Python 3.11 or newer", version)
+
+
+def check_variables(env: dict[str, str]) -> Result:
+    """The InfluxDB variables are set (their values are never shown)."""
+    missing = [name for name in REQUIRED if not env.get(name)]
+    if missing:
+        return Result(
+            "FAIL", "required variables", f"not set: {', '.join(missing)} (see .env.example)"
+        )
+    return Result("PASS", "required variables", f"{', '.join(REQUIRED)} are set")
+
+
+def check_plugin(kind: str, name: str) -> Result:
+    """The plugin is installed by Meltano and answers ``--about``."""
+    executable = PROJECT_DIR / ".meltano" / kind / name / "venv" / "bin" / name
+    check = f"plugin {name}"
+    if not executable.exists():
+        return Result("FAIL", check, "not installed: run ./setup.sh (meltano install)")
+    try:
+        about = subprocess.run(  # noqa: S603
+            [str(executable), "--about", "--format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        version = json.loads(about.stdout).get("version", "?") if about.returncode == 0 else None
+    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+        return Result("FAIL", check, f"does not run: {exc}")
+    if version is None:
+        last = (about.stderr.strip().splitlines() or ["no output"])[-1]
+        return Result("FAIL", check, f"does not run: {last}")
+    return Result("PASS", check, f"version {version}")
+
+
+def _request(
+    url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=data, headers=headers or {})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
+            return int(response.status), response.read(2000).decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read(2000).decode(errors="replace")
+
+
+def check_influxdb(env: dict[str, str]) -> list[Result]:
+    """InfluxDB answers, and the token may write to the bucket.
+
+    The write check sends an empty body: InfluxDB checks the token, the bucket and the
+    permission first and then refuses the empty body, so nothing is written.
+    """
+    url = env.get("INFLUXDB_URL", "").rstrip("/")
+    if not url:
+        return [Result("FAIL", "InfluxDB reachable", "INFLUXDB_URL is not set")]
+    try:
+        status, _ = _request(f"{url}/ping")
+    except OSError as exc:
+        return [Result("FAIL", "InfluxDB reachable", f"{url}: {getattr(exc, 'reason', exc)}")]
+    if status != 204:  # noqa: PLR2004
+        return [Result("FAIL", "InfluxDB reachable", f"{url}/ping answered {status}, not 204")]
+    results = [Result("PASS", "InfluxDB reachable", url)]
+    org, bucket = env.get("INFLUXDB_ORG", ""), env.get("INFLUXDB_BUCKET", "")
+    query = urllib.parse.urlencode({"org": org, "bucket": bucket, "precision": "s"})
+    headers = {"Authorization": f"Token {env.get('INFLUXDB_TOKEN', '')}"}
+    try:
+        status, body = _request(f"{url}/api/v2/write?{query}", data=b"", headers=headers)
+    except OSError as exc:
+        return [
+            *results,
+            Result("FAIL", "token can write", f"{url}: {getattr(exc, 'reason', exc)}"),
+        ]
+    verdicts = {
+        401: "token rejected (401): check INFLUXDB_TOKEN",
+        403: f'token not allowed to write to bucket "{bucket}" (403)',
+        404: f'bucket "{bucket}" not found in org "{org}" (404): '
+        "check INFLUXDB_BUCKET and INFLUXDB_ORG",
+    }
+    if status == 400 and "writing requires points" in body:  # noqa: PLR2004
+        results.append(Result("PASS", "token can write", f'bucket "{bucket}" in org "{org}"'))
+    else:
+        results.append(
+            Result("FAIL", "token can write", verdicts.get(status, f"answered {status}"))
+        )
+    return results
+
+
+def check_api(env: dict[str, str]) -> Result:
+    """The National Gas API answers with its catalogue."""
+    url = env.get("TAP_NATIONALGAS_API_URL") or DEFAULT_API_URL
+    endpoint = f"{url.rstrip('/')}/publications/catalogue"
+    try:
+        status, body = _request(endpoint, headers={"User-Agent": "data-imports test_setup"})
+    except OSError as exc:
+        return Result(
+            "FAIL", "National Gas API reachable", f"{endpoint}: {getattr(exc, 'reason', exc)}"
+        )
+    if status != 200:  # noqa: PLR2004
+        return Result("FAIL", "National Gas API reachable", f"{endpoint} answered {status}")
+    if not body.lstrip().startswith("{"):
+        return Result("FAIL", "National Gas API reachable", f"{endpoint} did not answer JSON")
+    return Result("PASS", "National Gas API reachable", url)
+
+
+def run_checks(env: dict[str, str], *, offline: bool) -> list[Result]:
+    """Every check, in order."""
+    results = [check_python(), check_variables(env)]
+    results += [check_plugin(kind, name) for kind, name in PLUGINS]
+    if offline:
+        results += [
+            Result("SKIP", "InfluxDB reachable", "--offline"),
+            Result("SKIP", "token can write", "--offline"),
+            Result("SKIP", "National Gas API reachable", "--offline"),
+        ]
+    else:
+        results += [*check_influxdb(env), check_api(env)]
+    return results
+
+
+def print_table(results: t.Sequence[Result]) -> None:
+    """The results as an aligned table."""
+    width = max(len(r.check) for r in results)
+    print(f"{'RESULT':<6}  {'CHECK':<{width}}  DETAIL")  # noqa: T201
+    for r in results:
+        print(f"{r.status:<6}  {r.check:<{width}}  {r.detail}")  # noqa: T201
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the checks; return 0 only when none failed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--offline", action="store_true", help="skip the InfluxDB and API checks")
+    parser.add_argument("--env-file", type=Path, default=PROJECT_DIR / ".env", help="default: .env")
+    args = parser.parse_args(argv)
+    results = run_checks(load_environment(args.env_file), offline=args.offline)
+    print_table(results)
+    failed = sum(r.status == "FAIL" for r in results)
+    print(f"\n{len(results) - failed} of {len(results)} checks passed or skipped, {failed} failed")  # noqa: T201
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

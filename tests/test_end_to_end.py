@@ -1,0 +1,266 @@
+"""The whole pipeline: meltano run of the real jobs, against the fake API and a real InfluxDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+import typing as t
+from pathlib import Path
+
+import pytest
+
+from tap_nationalgas import values
+from testkit.fake_nationalgas import FakeState
+from testkit.fixtures import FAKE_END_DATE, FAKE_NOW, FAKE_START_DATE
+from testkit.influx import REPO_ROOT
+from testkit.nationalgas_data import FLOW_GROUPS, GAS_QUALITY_SITES, PUBLICATIONS, NationalGasData
+
+if t.TYPE_CHECKING:
+    from testkit.fake_nationalgas import FakeNationalGasProcess
+    from testkit.influx import LocalInfluxDB, RemoteInfluxDB2
+
+MELTANO = str(Path(sys.executable).parent / "meltano")
+JOB = "nationalgas-to-influxdb"
+STATE_ID = "dev:tap-nationalgas-to-target-influxdb"
+PUBLICATION_IDS = ["PUBOB637", "PUBOB603", "PUBOB693"]
+SOURCE = ("source", "nationalgas")
+ISO_Z = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@pytest.fixture(scope="session")
+def meltano_installed() -> None:
+    """The plugins are installed in the project's .meltano (quick when they already are)."""
+    subprocess.run(
+        [MELTANO, "install"], cwd=REPO_ROOT, check=True, capture_output=True, timeout=600
+    )
+
+
+@pytest.fixture
+def project_env(tmp_path, meltano_installed, influxdb, bucket, fake_api) -> dict[str, str]:
+    """Environment of a Meltano run: fake API, this test's bucket, its own system database."""
+    empty_env = tmp_path / "empty.env"
+    empty_env.write_text("")
+    return {
+        **os.environ,
+        "TAP_NATIONALGAS_API_URL": fake_api.url,
+        "TAP_NATIONALGAS_START_DATE": FAKE_START_DATE,
+        "TAP_NATIONALGAS_END_DATE": FAKE_END_DATE,
+        "TAP_NATIONALGAS_PUBLICATION_IDS": json.dumps(PUBLICATION_IDS),
+        "TAP_NATIONALGAS_RETRY_INTERVAL": "1",
+        "INFLUXDB_URL": influxdb.url,
+        "INFLUXDB_TOKEN": influxdb.token,
+        "INFLUXDB_ORG": influxdb.org,
+        "INFLUXDB_BUCKET": bucket,
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path}/meltano.db",
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
+        "DATA_IMPORTS_LOG_DIR": str(tmp_path / "logs"),
+        "DATA_IMPORTS_LOCK_DIR": str(tmp_path / "locks"),
+        "TEST_ENV_FILE": str(empty_env),
+    }
+
+
+def meltano(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run meltano in the project, ignoring any .env of the checkout."""
+    return subprocess.run(
+        [MELTANO, "--env-file", env["TEST_ENV_FILE"], *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def snapshot(engine: LocalInfluxDB | RemoteInfluxDB2, bucket: str) -> dict[str, dict]:
+    """measurement -> {(sorted tags, time): fields}."""
+    out: dict[str, dict] = {}
+    for measurement in ("gas_quality", "instantaneous_flow", "gas_publication"):
+        out[measurement] = {
+            (tuple(sorted(p.tags.items())), p.time_ns): p.fields
+            for p in engine.points(bucket, measurement)
+        }
+    return out
+
+
+def ns(moment: dt.datetime) -> int:
+    return int(moment.timestamp()) * 10**9
+
+
+def expected_points(now: dt.datetime) -> dict[str, dict]:
+    """What the fake published by ``now`` (after the start date), as the pipeline must store it."""
+    state = FakeState(NationalGasData(1, now), string_numbers=True, nulls=True)
+    return {
+        "gas_quality": expected_gas_quality(state),
+        "instantaneous_flow": expected_flows(state),
+        "gas_publication": expected_publications(state),
+    }
+
+
+def expected_gas_quality(state: FakeState) -> dict:
+    at = state.data.gas_quality_latest_time()
+    out = {}
+    for site_id, name, area in GAS_QUALITY_SITES:
+        tags = (("area_name", area), ("site_id", str(site_id)), ("site_name", name), SOURCE)
+        shown = {
+            key: state.number(value, (key, site_id, int(at.timestamp())))
+            for key, value in state.data.gas_quality(site_id, at).items()
+        }
+        out[(tags, ns(at))] = {k: float(v) for k, v in shown.items() if v is not None}
+    return out
+
+
+def expected_flows(state: FakeState) -> dict:
+    out = {}
+    for g, (group, sites) in enumerate(FLOW_GROUPS):
+        for s, site in enumerate(sites):
+            tags = (("group", group), ("site_name", site), SOURCE)
+            for reading in state.data.flow_readings():
+                schedule = reading + dt.timedelta(minutes=12)
+                fields: dict[str, t.Any] = {"schedule_time": schedule.strftime(ISO_Z)}
+                rate = state.number(
+                    state.data.flow_rate(g, s, reading), (g, s, reading.timestamp())
+                )
+                if rate is not None:
+                    fields["flow_rate"] = float(rate)
+                if (g + s + reading.minute) % 11 == 0:
+                    fields["quality_indicator"] = "E"
+                out[(tags, ns(reading))] = fields
+    return out
+
+
+def expected_publications(state: FakeState) -> dict:
+    since = dt.datetime.fromisoformat(FAKE_START_DATE)
+    last = dt.date.fromisoformat(FAKE_END_DATE)
+    out = {}
+    for pid in PUBLICATION_IDS:
+        tags = (("publication_id", pid), ("publication_name", PUBLICATIONS[pid].name), SOURCE)
+        for row in state.data.publication_rows(
+            pid, last - dt.timedelta(days=10), last, latest_only=True
+        ):
+            generated = values.instant(row["generatedTimeStamp"])
+            if generated is None or generated <= since:
+                continue
+            fields = {"value": float(row["value"]), "generated_time": generated.strftime(ISO_Z)}
+            if row["qualityIndicator"]:
+                fields["quality_indicator"] = row["qualityIndicator"]
+            applicable_at = values.instant(row["applicableAt"])
+            assert applicable_at is not None
+            out[(tags, ns(applicable_at))] = fields
+    return out
+
+
+def test_meltano_run_loads_every_stream_then_resumes_without_duplicates(
+    project_env,
+    influxdb,
+    bucket,
+    fake_api: FakeNationalGasProcess,
+):
+    now = dt.datetime.fromisoformat(FAKE_NOW)
+
+    first = meltano(project_env, "run", JOB)
+    assert first.returncode == 0, first.stderr[-3000:]
+    stored = snapshot(influxdb, bucket)
+    assert stored == expected_points(now)
+
+    state = meltano(project_env, "state", "get", STATE_ID)
+    assert state.returncode == 0, state.stderr[-2000:]
+    bookmarks = json.loads(state.stdout)["singer_state"]["bookmarks"]
+    assert bookmarks["gas_quality"]["replication_key_value"] == "2026-03-29T08:00:00.000000+00:00"
+    assert (
+        bookmarks["instantaneous_flows"]["replication_key_value"]
+        == "2026-03-29T07:46:00.000000+00:00"
+    )
+
+    second = meltano(project_env, "run", JOB)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert snapshot(influxdb, bucket) == stored
+
+    # Six hours later: new readings, new gas days, and opening linepack of the 27th revised.
+    fake_api.advance(6 * 60)
+    later = now + dt.timedelta(hours=6)
+    third = meltano(project_env, "run", JOB)
+    assert third.returncode == 0, third.stderr[-3000:]
+    after = snapshot(influxdb, bucket)
+    new = expected_points(later)
+    for measurement in ("instantaneous_flow", "gas_publication"):
+        assert after[measurement] == new[measurement], measurement
+    assert after["gas_quality"] == {**stored["gas_quality"], **new["gas_quality"]}
+    assert len(after["gas_quality"]) == 2 * len(GAS_QUALITY_SITES)
+    revised = [f for f in after["gas_publication"].values() if f.get("quality_indicator") == "A"]
+    assert revised, "the revised opening linepack replaced its first value"
+    assert len(after["gas_publication"]) == len(new["gas_publication"])
+
+
+def test_run_etl_runs_a_job_once_when_started_twice(project_env, influxdb, bucket, tmp_path):
+    script = str(REPO_ROOT / "run-etl.sh")
+    env = {**project_env, "MELTANO": MELTANO}
+    # run-etl.sh loads the checkout's .env, if any; the test's variables win over it
+    first = subprocess.Popen(
+        [script], cwd="/", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lock = Path(project_env["DATA_IMPORTS_LOCK_DIR"]) / f"run-etl-{JOB}.lock"
+    deadline = time.monotonic() + 30
+    while not lock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    second = subprocess.run(
+        [script], cwd="/", env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    out, _ = first.communicate(timeout=600)
+
+    assert second.returncode == 0
+    assert f"another run of {JOB} is in progress" in second.stdout
+    assert first.returncode == 0, out[-3000:]
+    assert f"run-etl starting {JOB}" in out
+    assert f"run-etl finished {JOB}" in out
+    log = (Path(project_env["DATA_IMPORTS_LOG_DIR"]) / "run-etl.log").read_text()
+    assert log.count(f"starting {JOB}") == 1
+    assert "another run" in log
+    assert len(influxdb.points(bucket, "gas_quality")) == len(GAS_QUALITY_SITES)
+
+
+def test_setup_check_passes_and_names_a_wrong_token(project_env, tmp_path):
+    command = [
+        sys.executable,
+        str(REPO_ROOT / "test_setup.py"),
+        "--env-file",
+        project_env["TEST_ENV_FILE"],
+    ]
+    ok = subprocess.run(
+        command, env=project_env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert ok.returncode == 0, ok.stdout
+    assert "FAIL" not in ok.stdout
+    assert ok.stdout.count("PASS") == 7
+
+    wrong = {**project_env, "INFLUXDB_TOKEN": "not-the-token-42"}
+    bad = subprocess.run(
+        command, env=wrong, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert bad.returncode == 1
+    assert "FAIL    token can write" in bad.stdout
+    assert "token rejected (401): check INFLUXDB_TOKEN" in bad.stdout
+    assert "not-the-token-42" not in bad.stdout
+
+
+def test_setup_check_names_missing_variables_offline(project_env):
+    env = {k: v for k, v in project_env.items() if k not in {"INFLUXDB_TOKEN", "INFLUXDB_BUCKET"}}
+    command = [
+        sys.executable,
+        str(REPO_ROOT / "test_setup.py"),
+        "--offline",
+        "--env-file",
+        env["TEST_ENV_FILE"],
+    ]
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 1
+    assert "not set: INFLUXDB_TOKEN, INFLUXDB_BUCKET" in result.stdout
+    assert result.stdout.count("SKIP") == 3
