@@ -1,0 +1,373 @@
+"""Smoke test of the real image, on a Debian machine that cannot reach Docker Hub.
+
+Starts Debian's Docker engine with no bridge network and without touching the host's firewall
+or forwarding, builds a stand-in for the ``python`` base image with debootstrap, builds the
+project's image from the unchanged Dockerfile, and runs it with ``--network host`` against the
+local fake National Gas API and a real InfluxDB engine on loopback:
+
+1. ``run`` loads points; 2. ``check`` passes; 3. ``schedule`` with a one-minute test schedule runs
+the job, reports healthy and stops gracefully; 4. ``deploy/run-on-host.sh`` deploys the image,
+waits until it is healthy, and ``--rollback`` brings back the previous one.
+
+Everything it starts is stopped and its images are removed. Needs root and the apt packages
+``docker.io`` and ``debootstrap`` (``--install`` installs them).
+
+Run from the repository root: ``.venv/bin/python -m testkit.image_smoke [--install]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from testkit.fake_nationalgas import FakeNationalGasProcess
+from testkit.fixtures import FAKE_END_DATE, FAKE_NOW, FAKE_START_DATE
+from testkit.influx import REPO_ROOT, LocalInfluxDB, stop_process, wait_until
+
+DOCKER = "/usr/bin/docker"  # Debian's client: BuildKit built in, no buildx plugin needed
+IMAGE = "data-imports:smoke"
+PREVIOUS = "data-imports:smoke-previous"
+BASE_PACKAGES = "python3,python3-venv,python3-pip,python-is-python3,ca-certificates,passwd"
+
+
+def say(message: str) -> None:
+    """Progress on stdout."""
+    print(f"smoke: {message}", flush=True)  # noqa: T201
+
+
+def base_image() -> str:
+    """The ``FROM`` image of the Dockerfile."""
+    match = re.search(r"^FROM\s+(\S+)", (REPO_ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    if not match:
+        raise RuntimeError("Dockerfile has no FROM line")
+    return match.group(1)
+
+
+def debian_mirror() -> str:
+    """The machine's own Debian mirror, from its apt sources."""
+    sources = [Path("/etc/apt/sources.list"), *Path("/etc/apt/sources.list.d").glob("*")]
+    for source in sources:
+        if source.is_file():
+            for line in source.read_text().splitlines():
+                if not line.lstrip().startswith("#"):
+                    found = re.search(r"https?://\S+/debian/?(?=\s|$)", line)
+                    if found:
+                        return found.group(0)
+    raise RuntimeError("no Debian mirror found in the apt sources")
+
+
+class Engine:
+    """Debian's dockerd in a scratch folder: no bridge, no iptables, no forwarding."""
+
+    def __init__(self, scratch: Path) -> None:
+        """Prepare paths; :meth:`start` starts it."""
+        self.scratch = scratch
+        self.socket = scratch / "docker.sock"
+        self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.socket}", "DOCKER_BUILDKIT": "1"}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start dockerd and wait until it answers."""
+        log = (self.scratch / "dockerd.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                "/usr/sbin/dockerd",
+                "--data-root",
+                str(self.scratch / "data"),
+                "--exec-root",
+                str(self.scratch / "exec"),
+                "--pidfile",
+                str(self.scratch / "dockerd.pid"),
+                "-H",
+                f"unix://{self.socket}",
+                "--bridge=none",
+                "--iptables=false",
+                "--ip-forward=false",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        wait_until(lambda: self.docker("info", check=False).returncode == 0, "dockerd", timeout=60)
+
+    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the docker client against this engine."""
+        result = subprocess.run(
+            [DOCKER, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(
+                f"docker {' '.join(args[:3])} failed:\n"
+                f"{result.stdout[-3000:]}{result.stderr[-3000:]}"
+            )
+        return result
+
+    def stop(self) -> None:
+        """Stop dockerd by its PID (containerd stops with it)."""
+        stop_process(self.process)
+
+
+def build_base(engine: Engine, tag: str) -> None:
+    """A stand-in for the official slim Python image, from Debian packages."""
+    root = engine.scratch / "base"
+    subprocess.run(
+        [
+            "/usr/sbin/debootstrap",
+            "--variant=minbase",
+            f"--include={BASE_PACKAGES}",
+            "bookworm",
+            str(root),
+            debian_mirror(),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (root / "usr/lib/python3.11/EXTERNALLY-MANAGED").unlink(missing_ok=True)
+    shutil.rmtree(root / "var/lib/apt/lists", ignore_errors=True)
+    for cert in Path("/usr/local/share/ca-certificates").glob("*.crt"):
+        shutil.copy(cert, root / "usr/local/share/ca-certificates" / cert.name)
+    subprocess.run(
+        ["/usr/sbin/chroot", str(root), "update-ca-certificates"], check=True, capture_output=True
+    )
+    tar = subprocess.Popen(["/bin/tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+    changes = [
+        "ENV LANG=C.UTF-8",
+        "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
+        "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
+        "ENV UV_NATIVE_TLS=true",
+        'CMD ["python3"]',
+    ]
+    args = [arg for change in changes for arg in ("--change", change)]
+    imported = subprocess.run(
+        [DOCKER, "import", *args, "-", tag],
+        stdin=tar.stdout,
+        env=engine.env,
+        capture_output=True,
+        check=False,
+    )
+    tar.wait()
+    if imported.returncode != 0:
+        raise RuntimeError(f"docker import failed: {imported.stderr.decode()[-2000:]}")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def env_file(
+    path: Path, influxdb: LocalInfluxDB, bucket: str, fake: FakeNationalGasProcess
+) -> Path:
+    """The container's environment: loopback services, this run's bucket."""
+    path.write_text(
+        "".join(
+            f"{k}={v}\n"
+            for k, v in {
+                "INFLUXDB_URL": influxdb.url,
+                "INFLUXDB_TOKEN": influxdb.token,
+                "INFLUXDB_ORG": influxdb.org,
+                "INFLUXDB_BUCKET": bucket,
+                "TAP_NATIONALGAS_API_URL": fake.url,
+                "TAP_NATIONALGAS_START_DATE": FAKE_START_DATE,
+                "TAP_NATIONALGAS_END_DATE": FAKE_END_DATE,
+            }.items()
+        )
+    )
+    return path
+
+
+def check_run(engine: Engine, influxdb: LocalInfluxDB, envs: Path) -> None:
+    """``run`` loads points into InfluxDB."""
+    result = engine.docker(
+        "run", "--rm", "--network", "host", "--env-file", str(envs), IMAGE, "run"
+    )
+    count = len(influxdb.points("smoke_run", "gas_quality"))
+    if count != 12:
+        raise RuntimeError(
+            f"run stored {count} gas_quality points, 12 expected:\n{result.stdout[-2000:]}"
+        )
+    say(
+        f"run: exit 0, {count} gas_quality points, "
+        f"{len(influxdb.points('smoke_run', 'instantaneous_flow'))} instantaneous_flow points"
+    )
+
+
+def check_check(engine: Engine, envs: Path) -> None:
+    """``check`` passes."""
+    result = engine.docker(
+        "run", "--rm", "--network", "host", "--env-file", str(envs), IMAGE, "check"
+    )
+    say("check: exit 0\n" + result.stdout.strip())
+
+
+def check_schedule(engine: Engine, influxdb: LocalInfluxDB, envs: Path) -> None:
+    """``schedule`` with a one-minute schedule runs the job, reports healthy, stops gracefully."""
+    schedules = json.dumps(
+        [{"name": "smoke", "job": "nationalgas-to-influxdb", "interval": "* * * * *"}]
+    )
+    engine.docker(
+        "run",
+        "--detach",
+        "--name",
+        "smoke-schedule",
+        "--network",
+        "host",
+        "--env-file",
+        str(envs),
+        "--env",
+        f"DATA_IMPORTS_SCHEDULES={schedules}",
+        "--health-interval",
+        "5s",
+        IMAGE,
+    )
+    try:
+
+        def healthy_after_a_run() -> bool:
+            status = engine.docker(
+                "inspect", "--format", "{{.State.Health.Status}}", "smoke-schedule"
+            ).stdout.strip()
+            last = engine.docker(
+                "exec", "smoke-schedule", "cat", "/data/health/last-run.json", check=False
+            )
+            return status == "healthy" and '"exit_code": 0' in last.stdout
+
+        wait_until(healthy_after_a_run, "a scheduled run and a healthy status", timeout=180)
+        count = len(influxdb.points("smoke_schedule", "gas_quality"))
+        engine.docker("stop", "--time", "60", "smoke-schedule")
+        state = engine.docker(
+            "inspect", "--format", "{{.State.ExitCode}}", "smoke-schedule"
+        ).stdout.strip()
+        logs = engine.docker("logs", "smoke-schedule").stdout
+        if state != "0" or "scheduler stopped" not in logs or count != 12:
+            raise RuntimeError(
+                f"schedule: exit code {state}, {count} points; logs:\n{logs[-3000:]}"
+            )
+        say(f"schedule: ran the job, healthy, {count} gas_quality points, stopped with exit code 0")
+    finally:
+        engine.docker("rm", "--force", "smoke-schedule", check=False)
+
+
+def check_deploy(engine: Engine, envs: Path, scratch: Path) -> None:
+    """deploy/run-on-host.sh deploys, waits for healthy, and rolls back."""
+    home = scratch / "host"
+    home.mkdir()
+    shutil.copy(envs, home / "prod.env")
+    env = {
+        **engine.env,
+        "DATA_IMPORTS_HOME": str(home),
+        "DATA_IMPORTS_NETWORK": "host",
+        "DATA_IMPORTS_CONTAINER": "smoke-deploy",
+        "DATA_IMPORTS_VOLUME": "smoke-deploy-state",
+        "PATH": f"{Path(DOCKER).parent}:{os.environ['PATH']}",
+    }
+    script = str(REPO_ROOT / "deploy" / "run-on-host.sh")
+    engine.docker("tag", IMAGE, PREVIOUS)
+    try:
+        for image in (PREVIOUS, IMAGE):
+            subprocess.run(
+                [script, image], env=env, check=True, capture_output=True, text=True, timeout=400
+            )
+        rollback = subprocess.run(
+            [script, "--rollback"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=400,
+            check=False,
+        )
+        running = engine.docker(
+            "inspect", "--format", "{{.Config.Image}}", "smoke-deploy"
+        ).stdout.strip()
+        if rollback.returncode != 0 or running != PREVIOUS:
+            raise RuntimeError(
+                f"rollback: exit {rollback.returncode}, running {running}\n{rollback.stderr}"
+            )
+        say(
+            "deploy: run-on-host.sh started the image healthy; "
+            "--rollback brought back the previous one"
+        )
+    finally:
+        engine.docker("rm", "--force", "smoke-deploy", check=False)
+
+
+def unmount_below(folder: Path) -> None:
+    """Unmount what dockerd left mounted under ``folder`` (network namespaces, overlays)."""
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for point in sorted((m for m in mounts if m.startswith(f"{folder}/")), key=len, reverse=True):
+        subprocess.run(["/bin/umount", "--lazy", point], check=False, capture_output=True)
+
+
+def main() -> int:
+    """Build and exercise the image; clean everything up."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--install", action="store_true", help="apt-get install docker.io debootstrap"
+    )
+    args = parser.parse_args()
+    if args.install:
+        subprocess.run(
+            [
+                "/usr/bin/apt-get",
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "docker.io",
+                "debootstrap",
+            ],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+    scratch = Path(
+        tempfile.mkdtemp(prefix="dk.", dir="/tmp")
+    )  # short: dockerd's socket path is limited
+    engine = Engine(scratch)
+    influxdb: LocalInfluxDB | None = None
+    fake: FakeNationalGasProcess | None = None
+    started = time.monotonic()
+    try:
+        engine.start()
+        say("dockerd started (no bridge, no iptables, no forwarding)")
+        build_base(engine, base_image())
+        say(f"stand-in {base_image()} built with debootstrap ({time.monotonic() - started:.0f}s)")
+        engine.docker("build", "--network", "host", "--tag", IMAGE, str(REPO_ROOT))
+        say(
+            f"image {IMAGE} built from the unchanged Dockerfile ({time.monotonic() - started:.0f}s)"
+        )
+        influxdb = LocalInfluxDB(scratch / "influxdb").start()
+        fake = FakeNationalGasProcess(now=FAKE_NOW)
+        for bucket in ("smoke_run", "smoke_schedule", "smoke_deploy"):
+            influxdb.create_bucket(bucket)
+        check_run(engine, influxdb, env_file(scratch / "run.env", influxdb, "smoke_run", fake))
+        check_check(engine, scratch / "run.env")
+        check_schedule(
+            engine, influxdb, env_file(scratch / "schedule.env", influxdb, "smoke_schedule", fake)
+        )
+        check_deploy(
+            engine, env_file(scratch / "deploy.env", influxdb, "smoke_deploy", fake), scratch
+        )
+    finally:
+        if fake is not None:
+            fake.stop()
+        if influxdb is not None:
+            influxdb.stop()
+        if engine.process:
+            engine.docker("rmi", "--force", IMAGE, PREVIOUS, base_image(), check=False)
+        engine.stop()
+        unmount_below(scratch)
+        shutil.rmtree(scratch, ignore_errors=True)
+    say(f"passed in {time.monotonic() - started:.0f}s; engine stopped, images removed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
