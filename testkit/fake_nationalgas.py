@@ -26,10 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import typing as t
@@ -38,7 +35,6 @@ import urllib.request
 from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from testkit.influx import REPO_ROOT, stop_process, wait_until
 from testkit.nationalgas_data import (
     FLOW_GROUPS,
     GAS_QUALITY_SITES,
@@ -48,6 +44,7 @@ from testkit.nationalgas_data import (
     gas_day,
     local_iso,
 )
+from testkit.processes import serve, start_server, stop_process, wait_until
 
 BASE_PATH = "/operationaldata/v1"
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -406,12 +403,7 @@ def main(argv: list[str] | None = None) -> None:
         server = FakeServer(args.host, args.port, state)
     except ValueError as exc:
         parser.error(str(exc))
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"listening on http://{host}:{server.server_address[1]}", flush=True)  # noqa: T201
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        sys.exit(0)
+    serve(server, args.host)
 
 
 if __name__ == "__main__":
@@ -423,30 +415,16 @@ class FakeNationalGasProcess:
 
     def __init__(self, *, now: str, seed: int = 1, flags: tuple[str, ...] = ()) -> None:
         """Start the fake with its clock at ``now``; return once it listens."""
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-        self._proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "testkit.fake_nationalgas",
-                "--port",
-                "0",
-                "--seed",
-                str(seed),
-                "--now",
-                now,
-                *flags,
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            start_new_session=True,
+        self._proc, self.root = start_server(
+            "testkit.fake_nationalgas",
+            "--port",
+            "0",
+            "--seed",
+            str(seed),
+            "--now",
+            now,
+            *flags,
         )
-        line = self._proc.stdout.readline() if self._proc.stdout else ""
-        if not line.startswith("listening on "):
-            self.stop()
-            raise RuntimeError(f"the fake National Gas API did not start: {line!r}")
-        self.root = line.split()[-1]
         self.url = self.root + BASE_PATH
         self.start_now = now
         wait_until(lambda: bool(self.stats()), "the fake API")
@@ -482,5 +460,3 @@ class FakeNationalGasProcess:
     def stop(self) -> None:
         """Stop the process by its PID."""
         stop_process(self._proc)
-        if self._proc.stdout:
-            self._proc.stdout.close()

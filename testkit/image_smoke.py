@@ -30,7 +30,8 @@ from pathlib import Path
 
 from testkit.fake_nationalgas import FakeNationalGasProcess
 from testkit.fixtures import FAKE_END_DATE, FAKE_NOW, FAKE_START_DATE
-from testkit.influx import REPO_ROOT, LocalInfluxDB, stop_process, wait_until
+from testkit.influx import LocalInfluxDB
+from testkit.processes import REPO_ROOT, stop_process, wait_until
 
 DOCKER = "/usr/bin/docker"  # Debian's client: BuildKit built in, no buildx plugin needed
 IMAGE = "data-imports:smoke"

@@ -12,18 +12,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 import typing as t
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from testkit.processes import free_port, http_status, start_server, stop_process, wait_until
+
+if t.TYPE_CHECKING:
+    from pathlib import Path
+
 INFLUXD = shutil.which("influxd") or "/usr/bin/influxd"
 
 
@@ -35,47 +35,6 @@ class Point:
     time_ns: int
     tags: dict[str, str] = field(default_factory=dict)
     fields: dict[str, t.Any] = field(default_factory=dict)
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(check: t.Callable[[], bool], what: str, timeout: float = 30) -> None:
-    """Poll ``check`` every 50 ms until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    msg = f"timed out after {timeout}s waiting for {what}"
-    raise TimeoutError(msg)
-
-
-def http_status(url: str, method: str = "GET") -> int:
-    """Return the HTTP status of a request, 0 when nothing answers."""
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=2) as r:
-            return int(r.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except OSError:
-        return 0
-
-
-def stop_process(proc: subprocess.Popen[t.Any] | None) -> None:
-    """Terminate one process we started, by its PID, and reap it."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def quote_ident(name: str) -> str:
@@ -140,11 +99,8 @@ class LocalInfluxDB:
             ),
         )
         self.start_engine()
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-        self._proxy = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
+        try:
+            self._proxy, self.url = start_server(
                 "testkit.influx_proxy",
                 "--port",
                 "0",
@@ -152,18 +108,10 @@ class LocalInfluxDB:
                 self.raw_url,
                 "--token",
                 self.token,
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            start_new_session=True,
-        )
-        line = self._proxy.stdout.readline() if self._proxy.stdout else ""
-        if not line.startswith("listening on "):
+            )
+        except RuntimeError:
             self.stop()
-            msg = f"the InfluxDB test proxy did not start: {line!r}"
-            raise RuntimeError(msg)
-        self.url = line.split()[-1]
+            raise
         wait_until(lambda: http_status(f"{self.url}/health") == 200, "the proxy's /health")
         return self
 
@@ -192,8 +140,6 @@ class LocalInfluxDB:
     def stop(self) -> None:
         """Stop both processes and delete the data."""
         stop_process(self._proxy)
-        if self._proxy and self._proxy.stdout:
-            self._proxy.stdout.close()
         self.stop_engine()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -293,8 +239,9 @@ class RemoteInfluxDB2:
     def points(self, bucket: str, measurement: str) -> list[Point]:
         """Every point of one measurement, oldest first."""
         flux = (
-            f'from(bucket: "{bucket}") |> range(start: 0)'
-            f" |> filter(fn: (r) => r._measurement == {json.dumps(measurement)})"
+            f'from(bucket: "{bucket}") |> range(start: 0) |> filter(fn: (r) => r._measurement == '
+            + json.dumps(measurement, ensure_ascii=False)
+            + ")"
         )
         merged: dict[tuple[int, tuple[tuple[str, str], ...]], dict[str, t.Any]] = {}
         skip = {"result", "table", "_start", "_stop", "_time", "_value", "_field", "_measurement"}

@@ -17,13 +17,14 @@ import argparse
 import gzip
 import http.client
 import json
-import sys
 import threading
 import time
 import typing as t
 import urllib.parse
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from testkit.processes import serve
 
 PRECISIONS = {"ns": "n", "us": "u", "ms": "ms", "s": "s"}
 VERSION = "v2.7.0-testkit"
@@ -246,11 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token", required=True, help="the only API token accepted")
     args = parser.parse_args(argv)
     server = ProxyServer(args.port, ProxyState(args.upstream, args.token))
-    print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)  # noqa: T201
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        sys.exit(0)
+    serve(server, "127.0.0.1")
 
 
 if __name__ == "__main__":

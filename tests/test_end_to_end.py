@@ -16,8 +16,8 @@ import pytest
 from tap_nationalgas import values
 from testkit.fake_nationalgas import FakeState
 from testkit.fixtures import FAKE_END_DATE, FAKE_NOW, FAKE_START_DATE
-from testkit.influx import REPO_ROOT
 from testkit.nationalgas_data import FLOW_GROUPS, GAS_QUALITY_SITES, PUBLICATIONS, NationalGasData
+from testkit.processes import REPO_ROOT
 
 if t.TYPE_CHECKING:
     from testkit.fake_nationalgas import FakeNationalGasProcess

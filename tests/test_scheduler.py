@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import scheduler
-from testkit.influx import REPO_ROOT, wait_until
+from testkit.processes import REPO_ROOT, wait_until
 
 UTC = dt.UTC
 

@@ -10,10 +10,10 @@ import urllib.request
 import pytest
 
 from testkit import singer
-from testkit.influx import LocalInfluxDB, wait_until
+from testkit.processes import wait_until
 
 if t.TYPE_CHECKING:
-    from testkit.influx import RemoteInfluxDB2
+    from testkit.influx import LocalInfluxDB, RemoteInfluxDB2
 
     Engine = LocalInfluxDB | RemoteInfluxDB2
 
