@@ -195,3 +195,43 @@ class NationalGasStream(RESTStream[t.Any]):
         """The last day to read: ``end_date``, else today in the UK."""
         end = self.config.get("end_date")
         return values.day(end) or values.today_in_london()
+
+
+class DateWindowStream(NationalGasStream):
+    """A POST endpoint read in windows of days, one request per window.
+
+    The windows run from the bookmark (or ``start_date``), less a look-back, to ``end_date``
+    (or today); empty windows are requested too.
+    """
+
+    http_method = "POST"
+    window_days_setting: str
+    """The setting that holds the window's length in days."""
+    lookback_days_setting: str | None = None
+    """The setting that holds how many days before the bookmark to read again, if any."""
+
+    def lookback_days(self) -> int:
+        """Days before the bookmark that are read again."""
+        return int(self.config[self.lookback_days_setting]) if self.lookback_days_setting else 0
+
+    @override
+    def get_new_paginator(self) -> DateWindowPaginator:
+        return DateWindowPaginator(
+            self.first_day(None, self.lookback_days()),
+            self.last_day(),
+            int(self.config[self.window_days_setting]),
+        )
+
+    @override
+    def prepare_request_payload(
+        self,
+        context: Context | None,
+        next_page_token: dt.date | None,
+    ) -> dict:
+        start = next_page_token or self.first_day(context, self.lookback_days())
+        window = self.window(start, int(self.config[self.window_days_setting]))
+        return {**window, **self.request_filters()}
+
+    def request_filters(self) -> dict[str, t.Any]:
+        """What the request body holds besides the dates."""
+        return {}

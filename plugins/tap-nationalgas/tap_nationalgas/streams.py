@@ -8,10 +8,9 @@ from singer_sdk import typing as th
 from typing_extensions import override
 
 from tap_nationalgas import values
-from tap_nationalgas.client import DateWindowPaginator, NationalGasStream, ResponseError
+from tap_nationalgas.client import DateWindowStream, NationalGasStream, ResponseError
 
 if t.TYPE_CHECKING:
-    import datetime as dt
     from collections.abc import Iterable
 
     import requests
@@ -72,33 +71,18 @@ class GasQualityStream(GasQualityMixin):
                 yield self.gas_quality_record(site, detail, published)
 
 
-class GasQualityHistoryStream(GasQualityMixin):
+class GasQualityHistoryStream(GasQualityMixin, DateWindowStream):
     """Gas quality history (``POST /gasquality/historicdata``), in windows of a few days."""
 
     name = "gas_quality_history"
     path = "/gasquality/historicdata"
-    http_method = "POST"
     is_sorted = True  # each window is sorted below, and windows go forward
+    window_days_setting = "history_window_days"
 
     @override
-    def get_new_paginator(self) -> DateWindowPaginator:
-        return DateWindowPaginator(
-            self.first_day(None),
-            self.last_day(),
-            int(self.config["history_window_days"]),
-        )
-
-    @override
-    def prepare_request_payload(
-        self,
-        context: Context | None,
-        next_page_token: dt.date | None,
-    ) -> dict:
-        start = next_page_token or self.first_day(context)
-        body: dict[str, t.Any] = self.window(start, int(self.config["history_window_days"]))
-        if self.config.get("site_ids"):
-            body["siteIds"] = list(self.config["site_ids"])
-        return body
+    def request_filters(self) -> dict[str, t.Any]:
+        site_ids = self.config.get("site_ids")
+        return {"siteIds": list(site_ids)} if site_ids else {}
 
     @override
     def records_from(self, payload: object) -> Iterable[dict]:
@@ -158,12 +142,11 @@ class InstantaneousFlowsStream(NationalGasStream):
         yield from sorted(records, key=lambda r: (r["applicable_at"], r["group"], r["site_name"]))
 
 
-class PublicationsStream(NationalGasStream):
+class PublicationsStream(DateWindowStream):
     """Values of the data items in ``publication_ids`` (``POST /publications/gasday``)."""
 
     name = "publications"
     path = "/publications/gasday"
-    http_method = "POST"
     primary_keys = ("publication_id", "applicable_at")
     replication_key = "generated_time"
     schema = th.PropertiesList(
@@ -176,27 +159,12 @@ class PublicationsStream(NationalGasStream):
         th.Property("generated_time", th.DateTimeType, required=True, description="UTC"),
     ).to_dict()
 
-    @override
-    def get_new_paginator(self) -> DateWindowPaginator:
-        return DateWindowPaginator(
-            self.first_day(None, int(self.config["lookback_days"])),
-            self.last_day(),
-            int(self.config["publication_window_days"]),
-        )
+    window_days_setting = "publication_window_days"
+    lookback_days_setting = "lookback_days"
 
     @override
-    def prepare_request_payload(
-        self,
-        context: Context | None,
-        next_page_token: dt.date | None,
-    ) -> dict:
-        lookback = int(self.config["lookback_days"])
-        start = next_page_token or self.first_day(context, lookback)
-        return {
-            **self.window(start, int(self.config["publication_window_days"])),
-            "publicationIds": list(self.config["publication_ids"]),
-            "latestValue": "Y",
-        }
+    def request_filters(self) -> dict[str, t.Any]:
+        return {"publicationIds": list(self.config["publication_ids"]), "latestValue": "Y"}
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict]:
