@@ -16,9 +16,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from benchmarks.measure import run_measured
 from testkit.fake_nationalgas import FakeNationalGasProcess
 from testkit.nationalgas_data import GAS_QUALITY_SITES, NationalGasData
 
@@ -44,14 +44,6 @@ def selected_catalog(config_path: Path, workdir: Path) -> Path:
     return path
 
 
-def _vm_hwm_kb(pid: int) -> int:
-    try:
-        with Path(f"/proc/{pid}/status").open() as status:
-            return next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
-    except OSError:
-        return 0
-
-
 def backfill(fake: FakeNationalGasProcess, workdir: Path, first: dt.date, last: dt.date) -> dict:
     """Run one backfill; return its measurements."""
     config = {
@@ -63,32 +55,17 @@ def backfill(fake: FakeNationalGasProcess, workdir: Path, first: dt.date, last: 
     config_path.write_text(json.dumps(config))
     catalog = selected_catalog(config_path, workdir)
     fake.reset()
-    started = time.perf_counter()
-    peak_kb = 0
+    command = [
+        sys.executable,
+        "-m",
+        "tap_nationalgas",
+        "--config",
+        str(config_path),
+        "--catalog",
+        str(catalog),
+    ]
     with Path(os.devnull).open("wb") as devnull:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tap_nationalgas",
-                "--config",
-                str(config_path),
-                "--catalog",
-                str(catalog),
-            ],
-            stdout=devnull,
-            stderr=subprocess.DEVNULL,
-        )
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
-            time.sleep(0.05)
-    seconds = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"tap-nationalgas failed with exit code {proc.returncode}")
+        measured = run_measured(command, None, devnull)
     data = NationalGasData(1, dt.datetime.fromisoformat(FAKE_NOW))
     readings = len(data.gas_quality_times(first, last)) - 1  # the start instant is not re-emitted
     records = readings * len(GAS_QUALITY_SITES)
@@ -96,10 +73,10 @@ def backfill(fake: FakeNationalGasProcess, workdir: Path, first: dt.date, last: 
     return {
         "days": (last - first).days + 1,
         "records": records,
-        "seconds": seconds,
-        "cpu": usage.ru_utime + usage.ru_stime,
+        "seconds": measured.seconds,
+        "cpu": measured.cpu_seconds,
         "requests": requests,
-        "peak_mb": peak_kb / 1024,
+        "peak_mb": measured.peak_mb,
     }
 
 

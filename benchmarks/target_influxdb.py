@@ -20,6 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from benchmarks.measure import run_measured
 from testkit.influx import LocalInfluxDB, RemoteInfluxDB2, influxdb_from_env
 
 STREAM = "gas_quality"
@@ -137,32 +138,10 @@ def run_target(
     }
     config_path = workdir / f"config-{bucket}.json"
     config_path.write_text(json.dumps(config))
-    started = time.perf_counter()
-    peak_kb = 0
+    command = [sys.executable, "-m", "target_influxdb", "--config", str(config_path)]
     with singer_file.open("rb") as stdin:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "target_influxdb", "--config", str(config_path)],
-            stdin=stdin,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        # VmHWM is the peak of the target's own memory (rusage would also count the pages
-        # this process holds, shared with the child between fork and exec).
-        while proc.poll() is None:
-            peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
-            time.sleep(0.05)
-    seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"target-influxdb failed with exit code {proc.returncode}")
-    return seconds, peak_kb / 1024
-
-
-def _vm_hwm_kb(pid: int) -> int:
-    try:
-        with Path(f"/proc/{pid}/status").open() as status:
-            return next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
-    except OSError:
-        return 0
+        measured = run_measured(command, stdin, subprocess.DEVNULL)
+    return measured.seconds, measured.peak_mb
 
 
 def count(engine: LocalInfluxDB | RemoteInfluxDB2, bucket: str) -> int:
