@@ -8,11 +8,14 @@ PROJECT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$PROJECT_DIR" || exit 1
 JOB="${1:-nationalgas-to-influxdb}"
 
+# .env fills in what the environment does not already set (as in Meltano, the environment wins)
 if [ -f .env ]; then
+  exported="$(export -p)"
   set -a
   # shellcheck disable=SC1091
   . ./.env
   set +a
+  eval "$exported"
 fi
 
 MELTANO="${MELTANO:-$PROJECT_DIR/.venv/bin/meltano}"
