@@ -5,8 +5,9 @@ or forwarding, builds a stand-in for the ``python`` base image with debootstrap,
 project's image from the unchanged Dockerfile, and runs it with ``--network host`` against the
 local fake National Gas API and a real InfluxDB engine on loopback:
 
-1. ``run`` loads points; 2. ``check`` passes; 3. ``schedule`` with a one-minute test schedule runs
-the job, reports healthy and stops gracefully; 4. ``deploy/run-on-host.sh`` deploys the image,
+1. ``run`` loads points; 2. ``check`` passes; 3. a missing variable is named and any other command
+(``meltano state list``) runs as given; 4. ``schedule`` with a one-minute test schedule runs the
+job, reports healthy and stops gracefully; 5. ``deploy/run-on-host.sh`` deploys the image,
 waits until it is healthy, and ``--rollback`` brings back the previous one.
 
 Everything it starts is stopped and its images are removed. Needs root and the apt packages
@@ -202,6 +203,30 @@ def check_run(engine: Engine, influxdb: LocalInfluxDB, envs: Path) -> None:
     )
 
 
+def check_routes(engine: Engine, envs: Path) -> None:
+    """Missing variables are named; any other command runs as given."""
+    missing = engine.docker("run", "--rm", IMAGE, "run", check=False)
+    expected = (
+        "missing required variables: INFLUXDB_URL INFLUXDB_TOKEN INFLUXDB_ORG INFLUXDB_BUCKET"
+    )
+    if missing.returncode != 2 or expected not in missing.stderr:
+        raise RuntimeError(f"without variables: exit {missing.returncode}, {missing.stderr[-500:]}")
+    states = engine.docker(
+        "run",
+        "--rm",
+        "--env-file",
+        str(envs),
+        "--volume",
+        "smoke-state:/data",
+        IMAGE,
+        "meltano",
+        "state",
+        "list",
+    )
+    listed = states.stdout.strip() or "(no state yet)"
+    say(f"routes: missing variables named (exit 2); `meltano state list` ran: {listed}")
+
+
 def check_check(engine: Engine, envs: Path) -> None:
     """``check`` passes."""
     result = engine.docker(
@@ -350,6 +375,7 @@ def main() -> int:
             influxdb.create_bucket(bucket)
         check_run(engine, influxdb, env_file(scratch / "run.env", influxdb, "smoke_run", fake))
         check_check(engine, scratch / "run.env")
+        check_routes(engine, scratch / "run.env")
         check_schedule(
             engine, influxdb, env_file(scratch / "schedule.env", influxdb, "smoke_schedule", fake)
         )
