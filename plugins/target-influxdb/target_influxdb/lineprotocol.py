@@ -227,11 +227,6 @@ RENDERERS: dict[FieldKind, t.Callable[[object], str | None]] = {
 }
 
 
-def field_text(kind: FieldKind, value: object) -> str | None:
-    """Render one field value of the given kind; None when InfluxDB cannot store it."""
-    return RENDERERS[kind](value)
-
-
 def _lookup(record: Mapping[str, t.Any], path: Sequence[str]) -> object:
     value: object = record
     for part in path:
