@@ -35,6 +35,8 @@ _STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
 
 FieldKind = t.Literal["float", "integer", "boolean", "string", "datetime", "json"]
 PRECISION_DIVISORS: dict[str, int] = {"s": 1_000_000, "ms": 1_000, "us": 1}
+TAG_CACHE_SIZE = 4096
+"""Distinct tag sets whose rendered text is kept; series repeat, so most records hit it."""
 
 
 class RecordError(ValueError):
@@ -58,6 +60,14 @@ class EncodeStats:
     records_without_fields: int = 0
     values_not_storable: int = 0
     renamed_keys: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _TagSpec:
+    key: str  # escaped tag key
+    name: str | None  # record property, or None for a static tag
+    static: str | None  # value of the static tag of that key
+    render: t.Callable[[object], str]
 
 
 @dataclass(frozen=True)
@@ -178,6 +188,27 @@ def tag_text(value: object) -> str:
     return json.dumps(value, default=str, separators=(",", ":"), sort_keys=True)
 
 
+def _datetime_tag(value: object) -> str:
+    if isinstance(value, str):
+        value = _parse_iso(value)
+    return iso_utc(value) if isinstance(value, dt.date) else tag_text(value)
+
+
+def tag_renderer(prop: Mapping[str, t.Any]) -> t.Callable[[object], str]:
+    """How a tag property's values become text, by its schema type.
+
+    So 39 and 39.0 of a ``number`` property name the same series ("39.0").
+    """
+    kind = field_kind(prop)
+    if kind == "float":
+        return lambda value: repr(float(t.cast("float", value)))
+    if kind == "integer":
+        return lambda value: str(int(t.cast("int", value)))
+    if kind == "datetime":
+        return _datetime_tag
+    return tag_text
+
+
 def _json_text(value: object) -> str:
     if isinstance(value, str):
         return value
@@ -262,18 +293,24 @@ class PointEncoder:
             safe_key(k, self.stats): str(v) for k, v in (static_tags or {}).items() if v != ""
         }
         # (escaped key, record property or None, static value), sorted by key as InfluxDB does
+        properties = schema.get("properties") or {}
         record_tags = {safe_key(name, self.stats): name for name in mapping.tags}
         self._tag_plan = sorted(
             [
-                (escape_key(key), record_tags.get(key), self._static_tags.get(key))
+                _TagSpec(
+                    escape_key(key),
+                    record_tags.get(key),
+                    self._static_tags.get(key),
+                    tag_renderer(properties.get(record_tags.get(key) or "") or {}),
+                )
                 for key in {*self._static_tags, *record_tags}
             ],
-            key=lambda entry: entry[0],
+            key=lambda spec: spec.key,
         )
+        self._tag_cache: dict[tuple[object, ...], str] = {}
         skip = {*mapping.tags, *mapping.exclude}
         if mapping.timestamp:
             skip.add(mapping.timestamp)
-        properties = schema.get("properties") or {}
         self._fields = tuple(self._field_plan(properties, (), skip))
 
     def _field_plan(
@@ -333,7 +370,11 @@ class PointEncoder:
         fields = []
         for spec in self._fields:
             value = record.get(spec.name) if len(spec.path) == 1 else _lookup(record, spec.path)
-            if value is not None and (text := self._render(spec, value)) is not None:
+            if value is None:
+                continue
+            if spec.kind == "float" and type(value) is float and value - value == 0:
+                fields.append(spec.key + repr(value))  # the common case: a finite float
+            elif (text := self._render(spec, value)) is not None:
                 fields.append(spec.key + text)
         if not fields:
             self.stats.records_without_fields += 1
@@ -341,13 +382,27 @@ class PointEncoder:
         return f"{self._measurement}{self._tag_text(record)} {','.join(fields)}", timestamp
 
     def _tag_text(self, record: Mapping[str, t.Any]) -> str:
+        values = tuple(
+            record.get(spec.name) if spec.name is not None else None for spec in self._tag_plan
+        )
+        try:
+            return self._tag_cache[values]
+        except KeyError:
+            pass
+        except TypeError:  # a value that cannot be a key (a list): render it each time
+            return self._render_tags(values)
+        if len(self._tag_cache) >= TAG_CACHE_SIZE:
+            self._tag_cache.clear()
+        text = self._tag_cache[values] = self._render_tags(values)
+        return text
+
+    def _render_tags(self, values: tuple[object, ...]) -> str:
         parts = []
-        for key, name, static in self._tag_plan:
-            value = record.get(name) if name is not None else None
-            if value is None or value == "":
-                value = static
+        for spec, value in zip(self._tag_plan, values, strict=True):
             if value is not None and value != "":
-                parts.append(f",{key}={escape_key(tag_text(value))}")
+                parts.append(f",{spec.key}={escape_key(spec.render(value))}")
+            elif spec.static:
+                parts.append(f",{spec.key}={escape_key(spec.static)}")
         return "".join(parts)
 
     def _render(self, spec: _FieldSpec, value: object) -> str | None:

@@ -127,6 +127,29 @@ def test_empty_tag_values_are_left_out_and_static_tags_added():
     assert line.startswith(r"gas\ quality,source=nationalgas ok=true")
 
 
+def test_tags_are_rendered_by_their_schema_type():
+    schema = {
+        "properties": {
+            "at": {"type": "string"},
+            "level": {"type": "number"},
+            "n": {"type": "integer"},
+            "day": {"type": "string", "format": "date-time"},
+            "v": {"type": "boolean"},
+            "list": {"type": "array"},
+        },
+    }
+    enc = PointEncoder("s", schema, StreamMapping("m", ("level", "n", "day", "list"), "at"))
+    first, _ = enc.encode(
+        {"at": AT, "level": 39, "n": 3, "day": "2026-08-11T05:00:00+01:00", "v": True}
+    )
+    again, _ = enc.encode(
+        {"at": AT, "level": 39.0, "n": 3, "day": "2026-08-11T04:00:00Z", "v": True}
+    )
+    assert first == again == r"m,day=2026-08-11T04:00:00Z,level=39.0,n=3 v=true"
+    listed, _ = enc.encode({"at": AT, "list": ["a b", 1], "v": False})
+    assert listed == r'm,list=["a\ b"\,1] v=false'
+
+
 def test_reserved_time_key_is_renamed():
     enc = PointEncoder(
         "s",
