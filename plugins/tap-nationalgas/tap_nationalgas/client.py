@@ -161,11 +161,9 @@ class NationalGasStream(RESTStream[t.Any]):
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """Leave out records at or before the bookmark (or start_date); render times as text."""
         if self.replication_key:
-            since = self.get_starting_timestamp(context)
-            if since is not None:
-                since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
-                if row[self.replication_key] <= since:
-                    return None
+            since = self.starting_instant(context)
+            if since is not None and row[self.replication_key] <= since:
+                return None
         for key, value in row.items():
             if isinstance(value, dt.date):
                 row[key] = (
@@ -175,15 +173,21 @@ class NationalGasStream(RESTStream[t.Any]):
                 )
         return row
 
+    def starting_instant(self, context: Context | None) -> dt.datetime | None:
+        """The bookmark, else ``start_date``, as an aware datetime (naive means UTC)."""
+        since = self.get_starting_timestamp(context)
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=dt.UTC)
+        return since
+
     def first_day(self, context: Context | None, lookback_days: int = 0) -> dt.date:
         """The first day to read: bookmark (or start_date) less ``lookback_days``, in the UK.
 
         Without either, ``lookback_days`` (at least one) before today.
         """
-        since = self.get_starting_timestamp(context)
+        since = self.starting_instant(context)
         if since is None:
             return self.last_day() - dt.timedelta(days=max(lookback_days, 1))
-        since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
         return since.astimezone(values.LONDON).date() - dt.timedelta(days=lookback_days)
 
     def window(self, start: dt.date, days: int) -> dict[str, str]:

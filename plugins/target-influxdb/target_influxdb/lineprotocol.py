@@ -189,6 +189,7 @@ def tag_text(value: object) -> str:
 
 
 def _datetime_tag(value: object) -> str:
+    """A date-time as ISO 8601 text in UTC (tag text, and the text of a date-time field)."""
     if isinstance(value, str):
         value = _parse_iso(value)
     return iso_utc(value) if isinstance(value, dt.date) else tag_text(value)
@@ -239,9 +240,7 @@ def _string_text(value: object) -> str:
 
 
 def _datetime_text(value: object) -> str:
-    if isinstance(value, str):
-        value = _parse_iso(value)
-    return _string_text(value)
+    return escape_string(_datetime_tag(value))
 
 
 def _json_field_text(value: object) -> str:
@@ -292,7 +291,7 @@ class PointEncoder:
         self._static_tags = {
             safe_key(k, self.stats): str(v) for k, v in (static_tags or {}).items() if v != ""
         }
-        # (escaped key, record property or None, static value), sorted by key as InfluxDB does
+        # one spec per tag key (record tags and static tags), sorted by key as InfluxDB does
         properties = schema.get("properties") or {}
         record_tags = {safe_key(name, self.stats): name for name in mapping.tags}
         self._tag_plan = sorted(

@@ -32,6 +32,10 @@ _UNPARSABLE_LINE = re.compile(r"unable to parse '(.+)': ", re.DOTALL)
 _CONFLICT = re.compile(r'input field "(?P<field>[^"]+)" on measurement "(?P<measurement>[^"]+)"')
 
 
+_REJECTED = (
+    'InfluxDB rejected points of stream "{stream}" ({status} {message}); '
+    "first rejected line: {line}"
+)
 _WHERE = 'bucket "{bucket}" in org "{org}" at {url}'
 _API_ERRORS = {
     401: "InfluxDB rejected the token (401 {message}): set a valid `token` for " + _WHERE,
@@ -39,14 +43,13 @@ _API_ERRORS = {
     404: 'bucket "{bucket}" not found in org "{org}" at {url} (404 {message}): '
     "create it or change the `bucket`/`org` settings",
     413: "InfluxDB refused a batch as too large (413 {message}): lower `batch_size`",
-    400: 'InfluxDB rejected points of stream "{stream}" (400 {message}); '
-    "first rejected line: {line}",
-    422: 'InfluxDB rejected points of stream "{stream}" (422 {message}); '
-    "first rejected line: {line}",
+    400: _REJECTED,
+    422: _REJECTED,
 }
+
 _RETRIED = (
     'InfluxDB at {url} did not accept the batch of stream "{stream}" after {retries} retries '
-    "({status} {message}); check that InfluxDB is up, or raise `max_retries`/`timeout`"
+    "({cause}); check that InfluxDB is up, or raise `max_retries`/`timeout`"
 )
 _OTHER = "InfluxDB at {url} answered {status} to a write: {message}"
 
@@ -141,10 +144,8 @@ class InfluxDBWriter:
         except ApiException as exc:
             raise WriteError(self._redact(self._api_message(exc, stream_name, body))) from None
         except MaxRetryError as exc:
-            msg = (
-                f"InfluxDB at {self.url} did not accept the batch of stream "
-                f'"{stream_name}" after {self._max_retries} retries: {exc.reason}; '
-                "check that InfluxDB is up, or raise `max_retries`/`timeout`"
+            msg = _RETRIED.format(
+                url=self.url, stream=stream_name, retries=self._max_retries, cause=exc.reason
             )
             raise WriteError(self._redact(msg)) from None
         except (HTTPError, OSError) as exc:
@@ -166,6 +167,7 @@ class InfluxDBWriter:
             bucket=self.bucket,
             retries=self._max_retries,
             line=line,
+            cause=f"{status} {message}",
         )
 
     def _redact(self, message: str) -> str:
