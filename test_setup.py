@@ -116,7 +116,13 @@ def check_influxdb(env: dict[str, str]) -> list[Result]:
     except OSError as exc:
         return [Result("FAIL", "InfluxDB reachable", f"{url}: {getattr(exc, 'reason', exc)}")]
     if status != 204:  # noqa: PLR2004
-        return [Result("FAIL", "InfluxDB reachable", f"{url}/ping answered {status}, not 204")]
+        return [
+            Result(
+                "FAIL",
+                "InfluxDB reachable",
+                f"{url}/ping answered {status}, not 204: this is not InfluxDB; check INFLUXDB_URL",
+            )
+        ]
     results = [Result("PASS", "InfluxDB reachable", url)]
     org, bucket = env.get("INFLUXDB_ORG", ""), env.get("INFLUXDB_BUCKET", "")
     query = urllib.parse.urlencode({"org": org, "bucket": bucket, "precision": "s"})
@@ -138,7 +144,14 @@ def check_influxdb(env: dict[str, str]) -> list[Result]:
         results.append(Result("PASS", "token can write", f'bucket "{bucket}" in org "{org}"'))
     else:
         results.append(
-            Result("FAIL", "token can write", verdicts.get(status, f"answered {status}"))
+            Result(
+                "FAIL",
+                "token can write",
+                verdicts.get(
+                    status,
+                    f"answered {status}, not InfluxDB's 400 for an empty write: check INFLUXDB_URL",
+                ),
+            )
         )
     return results
 

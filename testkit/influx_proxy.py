@@ -4,7 +4,8 @@ Debian ships only ``influxd`` 1.6.7 (the real TSM engine, v1 API). This proxy an
 part of the 2.x API a writer uses, in 2.x's words: ``POST /api/v2/write`` (token, org,
 bucket, precision, gzip; 400/401/404/422/503 with ``{"code", "message"}`` bodies),
 ``GET /health`` and ``GET|HEAD /ping``. Faults can be queued for the next writes through
-``POST /__faults`` (``[{"status": 503, "retry_after": 1}, {"hang": 5}]``); ``GET /__faults``
+``POST /__faults`` (``[{"status": 503, "retry_after": 1}, {"hang": 5}, {"html": true}]``;
+``html`` answers a web page, status 200 unless ``status`` says); ``GET /__faults``
 reports the queue and the write counters; ``DELETE /__faults`` clears the queue and the counters.
 
 Run: ``python -m testkit.influx_proxy --port 0 --upstream http://127.0.0.1:8086 --token T``.
@@ -88,6 +89,17 @@ class Handler(BaseHTTPRequestHandler):
             {"X-Platform-Error-Code": code, **(headers or {})},
         )
 
+    def _html(self, status: int) -> None:
+        """Answer as a web server or a login proxy in front of InfluxDB would."""
+        page = b"<!doctype html><html><body><h1>Sign in</h1></body></html>"
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        if 300 <= status < 400:
+            self.send_header("Location", "/login")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
@@ -145,6 +157,9 @@ class Handler(BaseHTTPRequestHandler):
         fault = state.next_fault()
         if fault and fault.get("hang"):
             time.sleep(float(fault["hang"]))
+        elif fault and fault.get("html"):
+            self._html(int(fault.get("status", 200)))
+            return
         elif fault:
             headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else {}
             self._error(int(fault.get("status", 503)), "unavailable", "injected fault", headers)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from influxdb_client import InfluxDBClient
 from influxdb_client.client.write.retry import WritesRetry
-from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
+from influxdb_client.service.write_service import WriteService
 from urllib3.exceptions import HTTPError, MaxRetryError
 
 from target_influxdb.lineprotocol import (
@@ -52,6 +52,12 @@ _RETRIED = (
     "({cause}); check that InfluxDB is up, or raise `max_retries`/`timeout`"
 )
 _OTHER = "InfluxDB at {url} answered {status} to a write: {message}"
+_NOT_INFLUXDB = (
+    "{url} answered {status} {content_type}: this is not the InfluxDB write API "
+    "(it answers 204); check INFLUXDB_URL (the `url` setting)"
+)
+ACKNOWLEDGED = 204
+"""The only answer that means InfluxDB stored a batch."""
 
 
 class WriteError(Exception):
@@ -111,6 +117,8 @@ class InfluxDBWriter:
             retry_interval=retry_interval,
             max_retry_delay=max_retry_delay,
             allowed_methods=frozenset({"POST"}),
+            redirect=0,  # the write API never redirects: a redirect is answered as it is
+            raise_on_redirect=False,
         )
         self._client = InfluxDBClient(
             url=self.url,
@@ -121,7 +129,7 @@ class InfluxDBWriter:
             verify_ssl=verify_ssl,
             retries=retries,
         )
-        self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
+        self._write_service = WriteService(self._client.api_client)
 
     def write(self, stream_name: str, points: Points) -> str:
         """Write one batch; raise :class:`WriteError` unless InfluxDB acknowledged it.
@@ -135,11 +143,13 @@ class InfluxDBWriter:
         precision = batch_precision(ts for _, ts in points)
         body = render_lines(points, precision)
         try:
-            self._write_api.write(
-                bucket=self.bucket,
+            _, status, headers = self._write_service.post_write_with_http_info(
                 org=self.org,
-                record=body.encode(),
-                write_precision=precision,  # type: ignore[arg-type]
+                bucket=self.bucket,
+                body=body.encode(),
+                precision=precision,
+                content_type="text/plain; charset=utf-8",
+                _return_http_data_only=False,
             )
         except ApiException as exc:
             raise WriteError(self._redact(self._api_message(exc, stream_name, body))) from None
@@ -151,10 +161,14 @@ class InfluxDBWriter:
         except (HTTPError, OSError) as exc:
             msg = f"could not reach InfluxDB at {self.url}: {exc}; check the `url` setting"
             raise WriteError(self._redact(msg)) from None
+        if status != ACKNOWLEDGED:
+            raise WriteError(self._redact(self._not_influxdb(status, headers)))
         return f'bucket "{self.bucket}" (precision {precision})'
 
     def _api_message(self, exc: ApiException, stream_name: str, body: str) -> str:
         status = exc.status or 0
+        if 300 <= status < 400:  # noqa: PLR2004 (a redirect: a web server, not the write API)
+            return self._not_influxdb(status, exc.headers)
         message = _error_message(exc)
         line = _first_rejected_line(message, body) if status in {400, 422} else ""
         template = _API_ERRORS.get(status) or (_RETRIED if status >= 429 else _OTHER)  # noqa: PLR2004
@@ -169,6 +183,10 @@ class InfluxDBWriter:
             line=line,
             cause=f"{status} {message}",
         )
+
+    def _not_influxdb(self, status: int, headers: t.Mapping[str, str] | None) -> str:
+        content_type = (headers or {}).get("Content-Type") or "with no content type"
+        return _NOT_INFLUXDB.format(url=self.url, status=status, content_type=content_type)
 
     def _redact(self, message: str) -> str:
         return message.replace(self._token, "***") if self._token else message

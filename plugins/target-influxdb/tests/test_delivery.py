@@ -214,6 +214,23 @@ def test_retries_are_bounded(tmp_path, local_influxdb, target_config):
     assert local_influxdb.proxy_stats()["faults_served"] == 3
 
 
+@pytest.mark.parametrize("status", [200, 302])
+def test_a_web_page_where_influxdb_was_due_fails_the_write_and_keeps_the_state(
+    tmp_path, local_influxdb: LocalInfluxDB, target_config, status
+):
+    local_influxdb.queue_faults([{"html": True, "status": status}])
+    messages = [SCHEMA, *(reading(i) for i in range(5)), singer.state({"a": 1})]
+    run = singer.run_target(tmp_path, target_config, messages)
+    assert run.returncode != 0
+    assert run.states == []
+    assert (
+        f"{local_influxdb.url} answered {status} text/html; charset=utf-8: this is not the "
+        "InfluxDB write API (it answers 204); check INFLUXDB_URL" in run.log
+    )
+    assert "Wrote" not in run.log
+    assert stored(local_influxdb, target_config["bucket"]) == {}
+
+
 def test_wrong_token_fails_at_once_naming_the_cause_and_never_the_token(
     tmp_path, influxdb, target_config
 ):
