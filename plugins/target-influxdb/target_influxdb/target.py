@@ -137,7 +137,7 @@ class TargetInfluxDB(Target):
         config = self.config
         if not config.get("url"):
             self.logger.info("No `url` set: writing line protocol under %s", config["output_path"])
-            return FileWriter(config["output_path"])
+            return FileWriter(config["output_path"], self.logger)
         return InfluxDBWriter(
             url=config["url"],
             token=config["token"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import re
 import typing as t
@@ -226,23 +227,78 @@ def _safe_file_name(stream_name: str) -> str:
 class FileWriter:
     """Append batches to ``<folder>/<stream>.lp`` (nanosecond precision), synced to disk.
 
-    ``influx write --bucket B --file <stream>.lp`` imports such a file later.
+    A batch is appended whole or not at all: a failed append (a full disk) is cut back off.
+    A file that does not end in a newline (a run killed mid-append) is cut back to its last
+    complete line before the next append. ``influx write --bucket B --file <stream>.lp``
+    imports such a file later.
     """
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, folder: str | os.PathLike[str], logger: logging.Logger | None = None
+    ) -> None:
         """Create the folder if needed."""
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.logger = logger or logging.getLogger(__name__)
 
     def path_for(self, stream_name: str) -> Path:
         """Return the file that holds the points of one stream."""
         return self.folder / f"{_safe_file_name(stream_name)}.lp"
 
     def write(self, stream_name: str, points: Sequence[tuple[str, int]]) -> str:
-        """Append one batch and sync it before returning."""
+        """Append one batch and sync it before returning.
+
+        Raises:
+            WriteError: when the batch could not be appended whole; the file is left as before.
+        """
         path = self.path_for(stream_name)
-        with path.open("a", encoding="utf-8") as out:
-            out.write(render_lines(points, "ns") + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+        data = (render_lines(points, "ns") + "\n").encode()
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+        try:
+            size = self._cut_partial_line(fd, path)
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            except OSError as exc:
+                os.ftruncate(fd, size)
+                msg = (
+                    f'could not append {len(points)} points of stream "{stream_name}" to '
+                    f"{path} ({exc.strerror or exc}); the batch was not written: free space "
+                    "there, or change `output_path`"
+                )
+                raise WriteError(msg) from None
+        finally:
+            os.close(fd)
         return str(path)
+
+    def _cut_partial_line(self, fd: int, path: Path) -> int:
+        """Cut an unfinished last line off the file; return the size that remains."""
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return size
+        end = size
+        while end > 0:
+            start = max(0, end - _TAIL_CHUNK)
+            newline = os.pread(fd, end - start, start).rfind(b"\n")
+            if newline >= 0:
+                end = start + newline + 1
+                break
+            end = start
+        os.ftruncate(fd, end)
+        self.logger.warning(
+            "%s ended in an unfinished line (a write was cut short): cut %d bytes back to its "
+            "last complete line",
+            path,
+            size - end,
+        )
+        return end
+
+
+_TAIL_CHUNK = 64 * 1024
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from target_influxdb.writers import FileWriter, _first_rejected_line
+import errno
+import os
+
+import pytest
+
+from target_influxdb.writers import FileWriter, WriteError, _first_rejected_line
 
 BODY = (
     "gas_quality,site_id=1 cv=39.5 1700000000\n"
@@ -44,3 +49,37 @@ def test_file_writer_appends_nanosecond_lines_per_stream(tmp_path):
     writer.write("a:b/c", [("m v=2.0", 1_700_000_000_000_002)])
     path = tmp_path / "out" / "a_b_c.lp"
     assert path.read_text() == "m v=1.0 1700000000000001000\nm v=2.0 1700000000000002000\n"
+
+
+def test_file_writer_cuts_an_unfinished_last_line_before_appending(tmp_path, caplog):
+    writer = FileWriter(tmp_path)
+    path = writer.path_for("s")
+    path.write_bytes(b"m v=1.0 1\nm,t=na")  # a run killed mid-append
+    writer.write("s", [("m v=2.0", 2)])
+    assert path.read_bytes() == b"m v=1.0 1\nm v=2.0 2000\n"
+    assert "ended in an unfinished line" in caplog.text
+    assert "cut 6 bytes" in caplog.text
+
+
+def test_file_writer_cuts_a_file_of_one_unfinished_line_to_nothing(tmp_path):
+    writer = FileWriter(tmp_path)
+    path = writer.path_for("s")
+    path.write_bytes(b"m,t=x" * 30_000)
+    writer.write("s", [("m v=2.0", 2)])
+    assert path.read_bytes() == b"m v=2.0 2000\n"
+
+
+def test_a_failed_append_leaves_the_file_as_it_was(tmp_path, monkeypatch):
+    writer = FileWriter(tmp_path)
+    writer.write("s", [("m v=1.0", 1)])
+    real_write = os.write
+
+    def full_disk(fd: int, data: bytes) -> int:
+        real_write(fd, bytes(data[:7]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full_disk)
+    with pytest.raises(WriteError, match=r"could not append 2 points of stream \"s\" .*No space"):
+        writer.write("s", [("m v=2.0", 2), ("m v=3.0", 3)])
+    monkeypatch.undo()
+    assert writer.path_for("s").read_bytes() == b"m v=1.0 1000\n"
