@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import email.utils
 import json
 import socket
 import threading
@@ -106,6 +107,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002, ANN401
         """Keep test output quiet."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header: the fake's clock, as a real server gives its own."""
+        now = self.server.state.data.now.timestamp() if timestamp is None else timestamp
+        return email.utils.formatdate(now, usegmt=True)
 
     # plumbing
     def _send(

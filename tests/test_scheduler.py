@@ -24,7 +24,10 @@ def test_schedules_come_from_meltano_yml(monkeypatch):
     schedules = scheduler.load_schedules(str(Path(sys.executable).parent / "meltano"))
     assert schedules == [
         scheduler.Schedule(
-            "nationalgas-every-30-minutes", "nationalgas-to-influxdb", "*/30 * * * *"
+            "nationalgas-every-30-minutes", "nationalgas-to-influxdb", "3,33 * * * *"
+        ),
+        scheduler.Schedule(
+            "nationalgas-flows-every-12-minutes", "nationalgas-flows", "0,12,24,36,48 * * * *"
         ),
         scheduler.Schedule("nationalgas-daily-backfill", "nationalgas-backfill", "15 6 * * *"),
     ]

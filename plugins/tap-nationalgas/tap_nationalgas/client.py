@@ -6,20 +6,24 @@ import datetime as dt
 import decimal
 import email.utils
 import typing as t
+from collections import deque
+from dataclasses import dataclass
 
 from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator
 from singer_sdk.streams import RESTStream
+from singer_sdk.streams.rest import HTTPRequest
 from typing_extensions import override
 
-from tap_nationalgas import values
+from tap_nationalgas import gaps, values
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable
 
     import requests
     from singer_sdk.helpers.types import Context
+    from singer_sdk.streams.rest import PageContext
 
 
 class ResponseError(FatalAPIError):
@@ -41,31 +45,44 @@ def retry_after_seconds(error: object) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
-class DateWindowPaginator(BaseAPIPaginator[dt.date]):
-    """Walks ``days``-long windows from a first date to a last date, empty windows included."""
+@dataclass(frozen=True)
+class Page:
+    """One request of a stream's run: the path, the method and the JSON body."""
 
-    def __init__(self, first: dt.date, last: dt.date, days: int) -> None:
-        """Start at ``first``; stop after the window that holds ``last``."""
-        super().__init__(min(first, last))
-        self.last = last
-        self.days = days
+    path: str
+    method: str = "GET"
+    body: dict[str, t.Any] | None = None
+    window: tuple[dt.date, dt.date] | None = None
+    """The first and last day the request asks for, if it asks for days."""
+
+
+class PageListPaginator(BaseAPIPaginator[Page]):
+    """Walks a list of requests, empty answers included; the stream may add to it meanwhile."""
+
+    def __init__(self, pages: list[Page]) -> None:
+        """Start at the first request."""
+        super().__init__(pages[0])
+        self.queue = deque(pages[1:])
 
     @override
-    def get_next(self, response: requests.Response) -> dt.date | None:
-        following = self.current_value + dt.timedelta(days=self.days)
-        return following if following <= self.last else None
+    def get_next(self, response: requests.Response) -> Page | None:
+        return self.queue.popleft() if self.queue else None
 
     @override
     def continue_if_empty(self, response: requests.Response) -> bool:
         return True
 
 
-class NationalGasStream(RESTStream[t.Any]):
-    """A stream of the operational data API: JSON bodies, no auth, no pagination."""
+class NationalGasStream(RESTStream[Page]):
+    """A stream of the operational data API: JSON bodies, no auth, a list of requests a run."""
 
     # Records are built typed here (numbers, ISO 8601 text in UTC), so the SDK's per-property
     # type conformance would only repeat that work.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    _paginator: PageListPaginator | None = None
+    _page: Page | None = None
+    _api_now: dt.datetime | None = None
 
     @property
     @override
@@ -99,9 +116,43 @@ class NationalGasStream(RESTStream[t.Any]):
             attempt += 1
             error = yield min(wait, longest)
 
+    def pages(self) -> list[Page]:
+        """The requests of this run, in order: by default one request of ``path``."""
+        return [Page(self.path, self.http_method)]
+
     @override
-    def get_new_paginator(self) -> BaseAPIPaginator | None:
-        return None
+    def get_records(self, context: Context | None) -> Iterable[dict]:
+        pages = self.pages()
+        if not pages:
+            return
+        self._paginator = PageListPaginator(pages)
+        yield from super().get_records(context)
+
+    @override
+    def get_new_paginator(self) -> PageListPaginator:
+        if self._paginator is None:  # pragma: no cover (get_records sets it)
+            self._paginator = PageListPaginator(self.pages())
+        return self._paginator
+
+    def add_pages(self, pages: Iterable[Page]) -> None:
+        """Add requests to the end of this run's list (after an answer said they are needed)."""
+        if self._paginator is not None:
+            self._paginator.queue.extend(pages)
+
+    @override
+    def get_http_request(self, *, page: PageContext[Page]) -> HTTPRequest:
+        self._page = request = page.next_page_token or Page(self.path, self.http_method)
+        return HTTPRequest(
+            url=f"{self.url_base}{request.path}",
+            method=request.method,
+            headers=self.http_headers,
+            data=request.body,
+        )
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        super().validate_response(response)
+        self._api_now = api_clock(response)
 
     @override
     def response_error_message(self, response: requests.Response) -> str:
@@ -110,8 +161,26 @@ class NationalGasStream(RESTStream[t.Any]):
 
     @property
     def endpoint(self) -> str:
-        """The URL this stream reads."""
-        return f"{self.url_base}{self.path}"
+        """The URL of the request being made (else of the stream's own path)."""
+        return f"{self.url_base}{self._page.path if self._page else self.path}"
+
+    @property
+    def page(self) -> Page:
+        """The request whose answer is being read."""
+        return self._page or Page(self.path, self.http_method)
+
+    def api_now(self) -> dt.datetime:
+        """The API's clock: the ``Date`` of its last answer, else this machine's clock."""
+        return self._api_now or dt.datetime.now(dt.UTC)
+
+    @property
+    def gap_retry_days(self) -> int:
+        """Days a gap is read again before it is given up."""
+        return int(self.config["gap_retry_days"])
+
+    def ledger(self) -> gaps.GapLedger:
+        """The pending gaps kept in this stream's state."""
+        return gaps.GapLedger.load(self.stream_state, f"{self.name} ({self.path})", self.logger)
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
@@ -159,11 +228,7 @@ class NationalGasStream(RESTStream[t.Any]):
 
     @override
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        """Leave out records at or before the bookmark (or start_date); render times as text."""
-        if self.replication_key:
-            since = self.starting_instant(context)
-            if since is not None and row[self.replication_key] <= since:
-                return None
+        """Render times as ISO 8601 text."""
         for key, value in row.items():
             if isinstance(value, dt.date):
                 row[key] = (
@@ -173,27 +238,19 @@ class NationalGasStream(RESTStream[t.Any]):
                 )
         return row
 
-    def starting_instant(self, context: Context | None) -> dt.datetime | None:
-        """The bookmark, else ``start_date``, as an aware datetime (naive means UTC)."""
-        since = self.get_starting_timestamp(context)
-        if since is not None and since.tzinfo is None:
-            since = since.replace(tzinfo=dt.UTC)
-        return since
+    def start_instant(self) -> dt.datetime | None:
+        """``start_date`` as an aware datetime (naive means UTC); it is inclusive."""
+        return values.instant_utc(self.config.get("start_date"))
 
-    def first_day(self, context: Context | None, lookback_days: int = 0) -> dt.date:
-        """The first day to read: bookmark (or start_date) less ``lookback_days``, in the UK.
+    def before_start(self, moment: dt.datetime) -> bool:
+        """True for a record stamped before ``start_date``."""
+        start = self.start_instant()
+        return start is not None and moment < start
 
-        Without either, ``lookback_days`` (at least one) before today.
-        """
-        since = self.starting_instant(context)
-        if since is None:
-            return self.last_day() - dt.timedelta(days=max(lookback_days, 1))
-        return since.astimezone(values.LONDON).date() - dt.timedelta(days=lookback_days)
-
-    def window(self, start: dt.date, days: int) -> dict[str, str]:
-        """The request dates of the ``days``-long window that starts at ``start``."""
-        last = min(start + dt.timedelta(days=days - 1), self.last_day())
-        return {"fromDate": start.isoformat(), "toDate": last.isoformat()}
+    def bookmark_instant(self) -> dt.datetime | None:
+        """The stream's own bookmark (the SDK's), if any, as an aware datetime."""
+        value = self.stream_state.get("replication_key_value")
+        return values.instant_utc(value) if value else None
 
     def last_day(self) -> dt.date:
         """The last day to read: ``end_date``, else today in the UK."""
@@ -201,41 +258,72 @@ class NationalGasStream(RESTStream[t.Any]):
         return values.day(end) or values.today_in_london()
 
 
-class DateWindowStream(NationalGasStream):
-    """A POST endpoint read in windows of days, one request per window.
+def api_clock(response: requests.Response) -> dt.datetime | None:
+    """The time a response's ``Date`` header gives, if it has a valid one."""
+    header = response.headers.get("Date")
+    try:
+        return email.utils.parsedate_to_datetime(header) if header else None
+    except (TypeError, ValueError):
+        return None
 
-    The windows run from the bookmark (or ``start_date``), less a look-back, to ``end_date``
-    (or today); empty windows are requested too.
+
+def day_windows(days: Iterable[dt.date], size: int) -> list[tuple[dt.date, dt.date]]:
+    """Runs of consecutive days, cut into windows of at most ``size`` days, ascending."""
+    windows: list[tuple[dt.date, dt.date]] = []
+    for day in sorted(set(days)):
+        if windows:
+            first, last = windows[-1]
+            if day == last + dt.timedelta(days=1) and (day - first).days < size:
+                windows[-1] = (first, day)
+                continue
+        windows.append((day, day))
+    return windows
+
+
+def day_range(first: dt.date, last: dt.date) -> list[dt.date]:
+    """Every day from ``first`` to ``last``, both included."""
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+class DateWindowStream(NationalGasStream):
+    """A POST endpoint read in windows of days, one request per window, empty windows included.
+
+    The days read run from the bookmark (or ``start_date``), less a look-back, to ``end_date``
+    (or today), plus the days of pending gaps. Every record of a window read is emitted, so a
+    window read again is written again.
     """
 
     http_method = "POST"
     window_days_setting: str
     """The setting that holds the window's length in days."""
-    lookback_days_setting: str | None = None
-    """The setting that holds how many days before the bookmark to read again, if any."""
 
-    def lookback_days(self) -> int:
-        """Days before the bookmark that are read again."""
-        return int(self.config[self.lookback_days_setting]) if self.lookback_days_setting else 0
+    def days_to_read(self) -> list[dt.date]:
+        """The days this run asks for."""
+        raise NotImplementedError
 
     @override
-    def get_new_paginator(self) -> DateWindowPaginator:
-        return DateWindowPaginator(
-            self.first_day(None, self.lookback_days()),
-            self.last_day(),
-            int(self.config[self.window_days_setting]),
-        )
-
-    @override
-    def prepare_request_payload(
-        self,
-        context: Context | None,
-        next_page_token: dt.date | None,
-    ) -> dict:
-        start = next_page_token or self.first_day(context, self.lookback_days())
-        window = self.window(start, int(self.config[self.window_days_setting]))
-        return {**window, **self.request_filters()}
+    def pages(self) -> list[Page]:
+        size = int(self.config[self.window_days_setting])
+        return [
+            Page(
+                self.path,
+                "POST",
+                {
+                    "fromDate": first.isoformat(),
+                    "toDate": last.isoformat(),
+                    **self.request_filters(),
+                },
+                (first, last),
+            )
+            for first, last in day_windows(self.days_to_read(), size)
+        ]
 
     def request_filters(self) -> dict[str, t.Any]:
         """What the request body holds besides the dates."""
         return {}
+
+    def first_day(self, since: dt.datetime | None, lookback_days: int = 0) -> dt.date:
+        """The UK day of ``since`` less ``lookback_days``; without it, the day before today."""
+        if since is None:
+            return self.last_day() - dt.timedelta(days=max(lookback_days, 1))
+        return since.astimezone(values.LONDON).date() - dt.timedelta(days=lookback_days)

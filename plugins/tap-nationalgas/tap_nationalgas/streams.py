@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import typing as t
 
 from singer_sdk import typing as th
 from typing_extensions import override
 
-from tap_nationalgas import values
-from tap_nationalgas.client import DateWindowStream, NationalGasStream, ResponseError
+from tap_nationalgas import gaps, values
+from tap_nationalgas.client import (
+    DateWindowStream,
+    NationalGasStream,
+    Page,
+    ResponseError,
+    day_range,
+    day_windows,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -17,6 +25,12 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 METRICS = ("cv", "cv24", "sg", "sg24", "wi", "co2", "n2")
+HISTORY_PATH = "/gasquality/historicdata"
+HOUR = dt.timedelta(hours=1)
+FLOW_READING_INTERVAL = dt.timedelta(minutes=2)
+"""The instantaneous flow feed's cadence: one reading per site every 2 minutes."""
+PUBLISHED_BY_DAYS = 2
+"""A daily data item's value for a gas day is published by the second day after it."""
 GAS_QUALITY_SCHEMA = th.PropertiesList(
     th.Property("site_id", th.IntegerType, required=True, description="National Gas site id"),
     th.Property("site_name", th.StringType),
@@ -32,11 +46,26 @@ GAS_QUALITY_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
-class GasQualityMixin(NationalGasStream):
-    """Records of gas quality by site, shared by the latest and the historic endpoints."""
+def iso(moment: dt.datetime) -> str:
+    """An instant as state keeps it: ISO 8601 in UTC."""
+    return moment.astimezone(dt.UTC).isoformat()
+
+
+def uk_day(moment: dt.datetime) -> dt.date:
+    """The UK calendar date of an instant."""
+    return moment.astimezone(values.LONDON).date()
+
+
+class GasQualityBase(NationalGasStream):
+    """Gas quality by site, the base of the latest and the historic streams.
+
+    Bookmarks are kept per site, so a site that lags the others is read again until it
+    catches up; a reading whose metrics are all null counts as missing.
+    """
 
     primary_keys = ("site_id", "published_time")
     replication_key = "published_time"
+    is_sorted = False
     schema = GAS_QUALITY_SCHEMA
 
     def gas_quality_record(self, site: dict, detail: dict, published: object) -> dict:
@@ -50,42 +79,8 @@ class GasQualityMixin(NationalGasStream):
             **{key: self.number(detail.get(key), key) for key in METRICS},
         }
 
-    def wanted(self, site: dict) -> bool:
-        """True unless ``site_ids`` is set and leaves this site out."""
-        site_ids = self.config.get("site_ids")
-        return not site_ids or site.get("siteId") in site_ids
-
-
-class GasQualityStream(GasQualityMixin):
-    """Latest gas quality by site (``GET /gasquality/latestdata``)."""
-
-    name = "gas_quality"
-    path = "/gasquality/latestdata"
-
-    @override
-    def records_from(self, payload: object) -> Iterable[dict]:
-        published = values.require(payload, "publishedTime", self.endpoint)
-        for site in values.require(payload, "gasQualityData", self.endpoint):
-            if self.wanted(site):
-                detail = values.require(site, "siteGasQualityDetail", self.endpoint)
-                yield self.gas_quality_record(site, detail, published)
-
-
-class GasQualityHistoryStream(GasQualityMixin, DateWindowStream):
-    """Gas quality history (``POST /gasquality/historicdata``), in windows of a few days."""
-
-    name = "gas_quality_history"
-    path = "/gasquality/historicdata"
-    is_sorted = True  # each window is sorted below, and windows go forward
-    window_days_setting = "history_window_days"
-
-    @override
-    def request_filters(self) -> dict[str, t.Any]:
-        site_ids = self.config.get("site_ids")
-        return {"siteIds": list(site_ids)} if site_ids else {}
-
-    @override
-    def records_from(self, payload: object) -> Iterable[dict]:
+    def history_records(self, payload: object) -> list[dict]:
+        """The readings of a history answer that hold a value, by time then site."""
         if not isinstance(payload, list):
             raise ResponseError(f"{self.endpoint}: expected a list of sites")
         records = [
@@ -96,19 +91,240 @@ class GasQualityHistoryStream(GasQualityMixin, DateWindowStream):
             if self.wanted(site)
             for detail in values.require(site, "siteGasQualityDetail", self.endpoint) or ()
         ]
-        yield from sorted(records, key=lambda r: (r["published_time"], r["site_id"]))
+        return sorted(
+            (r for r in records if has_metrics(r) and not self.before_start(r["published_time"])),
+            key=lambda r: (r["published_time"], r["site_id"]),
+        )
+
+    def wanted(self, site: dict) -> bool:
+        """True unless ``site_ids`` is set and leaves this site out."""
+        site_ids = self.config.get("site_ids")
+        return not site_ids or site.get("siteId") in site_ids
+
+
+def has_metrics(record: dict) -> bool:
+    """True when a gas quality reading holds at least one value."""
+    return any(record[key] is not None for key in METRICS)
+
+
+class GasQualityStream(GasQualityBase):
+    """Latest gas quality by site (``GET /gasquality/latestdata``), with catch-up.
+
+    A site whose bookmark is more than an hour behind the latest publication, or that the
+    latest answer lacks, is read from the history endpoint for the gap first. A reading still
+    missing after that is a pending gap, read again on the next runs.
+    """
+
+    name = "gas_quality"
+    path = "/gasquality/latestdata"
+
+    _latest: list[dict]
+    _published: dt.datetime | None
+    _catch_up: dict[str, dt.datetime]
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict]:
+        self._sites = gaps.PartitionBookmarks.load(self.stream_state)
+        self._legacy = self.bookmark_instant()
+        self._gaps = self.ledger()
+        self._latest, self._published, self._catch_up = [], None, {}
+        seen: set[gaps.Gap] = set()
+        for record in super().get_records(context):  # the catch-up; the latest is held back
+            site, moment = str(record["site_id"]), record["published_time"]
+            yield record
+            self._sites.advance(site, moment)
+            seen.add((site, iso(moment)))
+        for record in self._latest:
+            site, moment = str(record["site_id"]), record["published_time"]
+            bookmark = self.site_bookmark(site)
+            if bookmark is None or moment > bookmark:
+                yield record
+                self._sites.advance(site, moment)
+                seen.add((site, iso(moment)))
+        self.settle(seen)
+
+    def site_bookmark(self, site: str) -> dt.datetime | None:
+        """The newest reading stored for a site (else the stream's bookmark of an older state)."""
+        return self._sites.get(site) or self._legacy
+
+    @override
+    def records_from(self, payload: object) -> Iterable[dict]:
+        if self.page.path == HISTORY_PATH:
+            yield from self.catch_up_records(payload)
+            return
+        published = self.instant(
+            values.require(payload, "publishedTime", self.endpoint), "publishedTime"
+        )
+        for site in values.require(payload, "gasQualityData", self.endpoint) or ():
+            if self.wanted(site):
+                detail = values.require(site, "siteGasQualityDetail", self.endpoint)
+                record = self.gas_quality_record(site, detail, published)
+                if has_metrics(record) and not self.before_start(published):
+                    self._latest.append(record)
+        self._published = published
+        self.add_pages(self.catch_up_pages(published))
+
+    def catch_up_pages(self, published: dt.datetime) -> list[Page]:
+        """History requests for the sites behind the latest publication and the pending gaps."""
+        in_latest = {str(r["site_id"]) for r in self._latest}
+        oldest = published - dt.timedelta(days=self.gap_retry_days)
+        days: set[dt.date] = set()
+        for site in self.known_sites(in_latest):
+            bookmark = self.site_bookmark(site)
+            if bookmark is not None and (
+                bookmark < published - HOUR or (site not in in_latest and bookmark < published)
+            ):
+                self._catch_up[site] = max(bookmark, oldest)
+                days.update(day_range(uk_day(self._catch_up[site]), uk_day(published)))
+        for site, at in self._gaps.pending():
+            self._catch_up.setdefault(site, published)
+            days.add(uk_day(dt.datetime.fromisoformat(at)))
+        if not self._catch_up:
+            return []
+        self.logger.info(
+            "%s: reading %s for sites %s behind the latest publication (%s)",
+            self.name,
+            HISTORY_PATH,
+            ", ".join(sorted(self._catch_up, key=int)),
+            iso(published),
+        )
+        filters = {"siteIds": sorted(int(site) for site in self._catch_up)}
+        size = int(self.config["history_window_days"])
+        return [
+            Page(
+                HISTORY_PATH,
+                "POST",
+                {"fromDate": first.isoformat(), "toDate": last.isoformat(), **filters},
+                (first, last),
+            )
+            for first, last in day_windows(days, size)
+        ]
+
+    def known_sites(self, in_latest: set[str]) -> set[str]:
+        """The sites stored before and the sites of the latest answer."""
+        return set(self._sites.values) | in_latest
+
+    def catch_up_records(self, payload: object) -> Iterable[dict]:
+        """The history readings that fill a site's gap: after its bookmark, or pending."""
+        published = self._published or self.api_now()
+        pending = set(self._gaps.pending())
+        for record in self.history_records(payload):
+            site, moment = str(record["site_id"]), record["published_time"]
+            since = self._catch_up.get(site)
+            if since is not None and (
+                since < moment <= published or (site, iso(moment)) in pending
+            ):
+                yield record
+
+    def settle(self, seen: set[gaps.Gap]) -> None:
+        """Record the sites that lack the latest reading; give up sites silent for too long."""
+        published = self._published
+        now = self.api_now()
+        self._gaps.expire(now, self.gap_retry_days)
+        if published is not None:
+            for site in sorted(self._sites.values, key=int):
+                bookmark = self._sites.get(site)
+                if bookmark is not None and bookmark < published - dt.timedelta(
+                    days=self.gap_retry_days
+                ):
+                    self.logger.warning(
+                        "%s: site %s has had no reading since %s, more than %d days "
+                        "(`gap_retry_days`): it is no longer expected",
+                        self.name,
+                        site,
+                        iso(bookmark),
+                        self.gap_retry_days,
+                    )
+                    self._sites.drop(site)
+                    self._gaps.drop_key(site)
+            at = iso(published)
+            expected = [(site, at) for site in self._sites.values] + self._gaps.pending()
+            stored = seen | {
+                (site, at)
+                for site in self._sites.values
+                if (self._sites.get(site) or published) >= published
+            }
+            self._gaps.settle(expected, stored, now, self.gap_retry_days)
+        self._sites.save(self.stream_state)
+        self._gaps.save(self.stream_state)
+
+
+class GasQualityHistoryStream(GasQualityBase, DateWindowStream):
+    """Gas quality history (``POST /gasquality/historicdata``), in windows of a few days.
+
+    Every site seen before is expected on every day that has fully elapsed; a day that lacks
+    one is a pending gap, read again on the next runs.
+    """
+
+    name = "gas_quality_history"
+    path = HISTORY_PATH
+    window_days_setting = "history_window_days"
+
+    @override
+    def days_to_read(self) -> list[dt.date]:
+        since = self.bookmark_instant() or self.start_instant()
+        days = set(day_range(self.first_day(since), self.last_day()))
+        days.update(dt.date.fromisoformat(at) for _, at in self._gaps.pending())
+        return sorted(days)
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict]:
+        self._gaps = self.ledger()
+        sites = gaps.PartitionBookmarks.load(self.stream_state)
+        seen: set[gaps.Gap] = set()
+        read: set[dt.date] = set()
+        for record in super().get_records(context):
+            site, moment = str(record["site_id"]), record["published_time"]
+            yield record
+            sites.advance(site, moment)
+            seen.add((site, uk_day(moment).isoformat()))
+        for page in self.pages_read:
+            read.update(day_range(*page))
+        now = self.api_now()
+        self._gaps.expire(now, self.gap_retry_days)
+        today = uk_day(now)
+        expected = [
+            (site, day.isoformat()) for day in sorted(read) if day < today for site in sites.values
+        ]
+        self._gaps.settle(expected, seen, now, self.gap_retry_days)
+        sites.save(self.stream_state)
+        self._gaps.save(self.stream_state)
+
+    @property
+    def pages_read(self) -> list[tuple[dt.date, dt.date]]:
+        """The windows of this run."""
+        return [page.window for page in self.pages() if page.window]
+
+    @override
+    def request_filters(self) -> dict[str, t.Any]:
+        site_ids = self.config.get("site_ids")
+        return {"siteIds": list(site_ids)} if site_ids else {}
+
+    @override
+    def records_from(self, payload: object) -> Iterable[dict]:
+        yield from self.history_records(payload)
 
 
 class InstantaneousFlowsStream(NationalGasStream):
-    """2-minute NTS flows by group and site (``GET /instantaneousflow/sites``)."""
+    """2-minute NTS flows by group and site (``GET /instantaneousflow/sites``).
+
+    The feed holds only the current gas day. Bookmarks are kept per site (group and site
+    name); readings that the feed no longer holds when a run comes after a gas-day rollover
+    are counted and reported in one WARNING.
+    """
 
     name = "instantaneous_flows"
     path = "/instantaneousflow/sites"
-    primary_keys = ("group", "site_name", "applicable_at")
+    primary_keys = ("group_id", "site_id", "applicable_at")
     replication_key = "applicable_at"
+    is_sorted = False
     schema = th.PropertiesList(
-        th.Property("group", th.StringType, required=True, description="The block's description"),
-        th.Property("site_name", th.StringType, required=True),
+        th.Property("group_id", th.StringType, required=True, description="The group, normalised"),
+        th.Property(
+            "site_id", th.StringType, required=True, description="The site name, normalised"
+        ),
+        th.Property("group", th.StringType, description="The block's description"),
+        th.Property("site_name", th.StringType),
         th.Property("applicable_at", th.DateTimeType, required=True, description="UTC"),
         th.Property("flow_rate", th.NumberType, description="mcm/d; linepack in mcm"),
         th.Property("quality_indicator", th.StringType),
@@ -117,9 +333,54 @@ class InstantaneousFlowsStream(NationalGasStream):
         th.Property("gas_day", th.DateType, description="05:00 to 05:00 Europe/London"),
     ).to_dict()
 
+    _feed_start: dt.datetime | None = None
+    _lag: dt.timedelta | None = None
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict]:
+        sites = gaps.PartitionBookmarks.load(self.stream_state)
+        legacy = self.bookmark_instant()
+        lost: dict[str, tuple[dt.datetime, dt.datetime, int]] = {}
+        for record in super().get_records(context):
+            key = f"{record['group_id']}/{record['site_id']}"
+            moment = record["applicable_at"]
+            bookmark = sites.get(key) or legacy
+            if bookmark is not None and moment <= bookmark:
+                continue
+            if bookmark is not None and key not in lost:
+                lost[key] = self.no_longer_in_feed(bookmark)
+            yield record
+            sites.advance(key, moment)
+        self.report_lost([span for span in lost.values() if span[2]])
+        sites.save(self.stream_state)
+
+    def no_longer_in_feed(self, bookmark: dt.datetime) -> tuple[dt.datetime, dt.datetime, int]:
+        """The readings after ``bookmark`` published on a gas day the feed no longer holds."""
+        if self._feed_start is None or self._lag is None or bookmark >= self._feed_start:
+            return (bookmark, bookmark, 0)
+        last_published = self._feed_start - self._lag
+        count = max(0, int((last_published - bookmark) / FLOW_READING_INTERVAL))
+        return (bookmark + FLOW_READING_INTERVAL, bookmark + count * FLOW_READING_INTERVAL, count)
+
+    def report_lost(self, spans: list[tuple[dt.datetime, dt.datetime, int]]) -> None:
+        """One WARNING for every reading lost to a gas-day rollover during an outage."""
+        if not spans:
+            return
+        self.logger.warning(
+            "%s: %d readings of %d sites from %s to %s are no longer in the feed, which holds "
+            "only the current gas day (since 05:00 UK time): they were published while no run "
+            "read the feed and cannot be read again",
+            self.name,
+            sum(count for _, _, count in spans),
+            len(spans),
+            iso(min(first for first, _, _ in spans)),
+            iso(max(last for _, last, _ in spans)),
+        )
+
     @override
     def records_from(self, payload: object) -> Iterable[dict]:
         published = values.instant(values.require(payload, "publishedTime", self.endpoint))
+        gas_day = values.day(payload.get("currentGasDay")) if isinstance(payload, dict) else None
         records = []
         for group in values.require(payload, "instantaneousFlow", self.endpoint) or ():
             description = values.text(values.require(group, "description", self.endpoint))
@@ -127,8 +388,12 @@ class InstantaneousFlowsStream(NationalGasStream):
                 site_name = values.text(values.require(site, "siteName", self.endpoint))
                 for reading in values.require(site, "siteGasDetail", self.endpoint) or ():
                     applicable_at = self.instant(reading.get("applicableAt"), "applicableAt")
+                    if self.before_start(applicable_at):
+                        continue
                     records.append(
                         {
+                            "group_id": values.key(description),
+                            "site_id": values.key(site_name),
                             "group": description,
                             "site_name": site_name,
                             "applicable_at": applicable_at,
@@ -139,7 +404,21 @@ class InstantaneousFlowsStream(NationalGasStream):
                             "gas_day": values.gas_day(applicable_at),
                         }
                     )
-        yield from sorted(records, key=lambda r: (r["applicable_at"], r["group"], r["site_name"]))
+        records.sort(key=lambda r: (r["applicable_at"], r["group_id"], r["site_id"]))
+        self.note_feed(gas_day, published, records)
+        yield from records
+
+    def note_feed(
+        self, gas_day: dt.date | None, published: dt.datetime | None, records: list[dict]
+    ) -> None:
+        """Keep when the feed's gas day starts and how long after a reading it is published."""
+        if gas_day is None and records:
+            gas_day = records[0]["gas_day"]
+        if gas_day is not None:
+            start = dt.datetime.combine(gas_day, dt.time(), values.LONDON) + values.GAS_DAY_START
+            self._feed_start = start.astimezone(dt.UTC)
+        if published is not None and records:
+            self._lag = max(published - records[-1]["applicable_at"], dt.timedelta())
 
 
 class PublicationsStream(DateWindowStream):
@@ -159,19 +438,68 @@ class PublicationsStream(DateWindowStream):
         th.Property("generated_time", th.DateTimeType, required=True, description="UTC"),
     ).to_dict()
 
+    is_sorted = False
     window_days_setting = "publication_window_days"
-    lookback_days_setting = "lookback_days"
 
     @override
     def request_filters(self) -> dict[str, t.Any]:
         return {"publicationIds": list(self.config["publication_ids"]), "latestValue": "Y"}
 
     @override
+    def days_to_read(self) -> list[dt.date]:
+        ids = gaps.PartitionBookmarks.load(self.stream_state)
+        fallback = self.bookmark_instant() or self.start_instant()
+        starts = [ids.get(i) or fallback for i in self.config["publication_ids"]]
+        since = min((s for s in starts if s is not None), default=None)
+        days = set(day_range(self.first_day(since, self.lookback_days), self.last_day()))
+        days.update(dt.date.fromisoformat(at) for _, at in self._gaps.pending())
+        return sorted(days)
+
+    @property
+    def lookback_days(self) -> int:
+        """Days before a data item's bookmark that are read again, for revisions."""
+        return int(self.config["lookback_days"])
+
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict]:
         if not self.config["publication_ids"]:
             self.logger.info("`publication_ids` is empty: no publications are read")
             return
-        yield from super().get_records(context)
+        self._gaps = self.ledger()
+        ids = gaps.PartitionBookmarks.load(self.stream_state)
+        seen: set[gaps.Gap] = set()
+        for record in super().get_records(context):
+            key, generated = record["publication_id"], record["generated_time"]
+            day = record["applicable_for"]
+            yield record
+            ids.advance(key, generated)
+            seen.add((key, day.isoformat()))
+        self.settle(seen)
+        ids.save(self.stream_state)
+        self._gaps.save(self.stream_state)
+
+    def settle(self, seen: set[gaps.Gap]) -> None:
+        """Record the gas days a data item lacks, up to its newest day or the published ones."""
+        now = self.api_now()
+        self._gaps.expire(now, self.gap_retry_days)
+        read = sorted({d for first, last in self.windows_read() for d in day_range(first, last)})
+        start = self.start_instant()
+        first = uk_day(start) if start else None
+        published_by = uk_day(now) - dt.timedelta(days=PUBLISHED_BY_DAYS)
+        expected = []
+        for key in self.config["publication_ids"]:
+            newest = max((dt.date.fromisoformat(d) for k, d in seen if k == key), default=None)
+            horizon = max(newest or published_by, published_by)
+            expected += [
+                (key, day.isoformat())
+                for day in read
+                if day <= horizon and (first is None or day >= first)
+            ]
+        self._gaps.settle(expected, seen, now, self.gap_retry_days)
+
+    def windows_read(self) -> list[tuple[dt.date, dt.date]]:
+        """The windows of this run."""
+        return [page.window for page in self.pages() if page.window]
 
     @override
     def validate_response(self, response: requests.Response) -> None:
@@ -205,6 +533,9 @@ class PublicationsStream(DateWindowStream):
             publication_id = values.text(values.require(item, "publicationId", self.endpoint))
             for row in values.require(item, "publications", self.endpoint) or ():
                 applicable_at = self.instant(row.get("applicableAt"), "applicableAt")
+                generated = self.instant(row.get("generatedTimeStamp"), "generatedTimeStamp")
+                if self.before_start(generated):
+                    continue
                 yield {
                     "publication_id": publication_id,
                     "publication_name": values.text(
@@ -215,9 +546,7 @@ class PublicationsStream(DateWindowStream):
                     or values.gas_day(applicable_at),
                     "value": self.number(row.get("value"), "value"),
                     "quality_indicator": values.text(row.get("qualityIndicator")),
-                    "generated_time": self.instant(
-                        row.get("generatedTimeStamp"), "generatedTimeStamp"
-                    ),
+                    "generated_time": generated,
                 }
 
 

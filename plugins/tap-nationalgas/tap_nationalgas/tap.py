@@ -34,7 +34,8 @@ class TapNationalGas(Tap):
             th.DateTimeType,
             description=(
                 "Where history starts on the first run (gas_quality_history, publications, and "
-                "the first poll of the other streams). Unset: `lookback_days` before today."
+                "the first poll of the other streams); a reading stamped at it is included. "
+                "Unset: `lookback_days` before today."
             ),
         ),
         th.Property(
@@ -73,6 +74,15 @@ class TapNationalGas(Tap):
             th.IntegerType(minimum=1),
             default=30,
             description="Days per publications request.",
+        ),
+        th.Property(
+            "gap_retry_days",
+            th.IntegerType(minimum=1),
+            default=7,
+            description=(
+                "Days a gap (a reading that an answer should have held and did not) is read "
+                "again on every run before it is given up with a warning."
+            ),
         ),
         th.Property(
             "user_agent",

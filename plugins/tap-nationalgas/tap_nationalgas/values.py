@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 import typing as t
 from zoneinfo import ZoneInfo
 
@@ -97,3 +98,29 @@ def require(payload: object, key: str, where: str) -> t.Any:  # noqa: ANN401
     if not isinstance(payload, dict) or key not in payload:
         raise BadValueError(f"{where}: the response has no '{key}'")
     return payload[key]
+
+
+def instant_utc(value: object) -> dt.datetime | None:
+    """A timezone-aware UTC datetime from a setting or a state value; naive text means UTC."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        cleaned = text(value)
+        if cleaned is None:
+            return None
+        try:
+            moment = dt.datetime.fromisoformat(cleaned)
+        except ValueError as exc:
+            raise BadValueError(f"not an ISO 8601 date-time: {value!r}") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def key(value: object) -> str:
+    """A stable identifier from a display name: lower case, words joined by ``_``.
+
+    ``BACTON``, ``Bacton`` and ``Bacton `` give ``bacton``; ``MILFORD HAVEN - DRAGON`` gives
+    ``milford_haven_dragon``.
+    """
+    return "_".join(re.findall(r"[0-9a-z]+", str(value).casefold())) or "_"

@@ -72,8 +72,8 @@ def test_history_is_read_in_two_day_windows_ascending_across_the_clock_change(
     assert fake_api.stats()["requests"]["/gasquality/historicdata"] == 2
     times = sorted({r["published_time"] for r in records})
     start = dt.datetime.fromisoformat(FAKE_START_DATE)
-    hours = int((NOW - start).total_seconds() // 3600)  # readings after start_date, up to now
-    assert times == [iso(start + dt.timedelta(hours=h)) for h in range(1, hours + 1)]
+    hours = int((NOW - start).total_seconds() // 3600) + 1  # from start_date (inclusive) to now
+    assert times == [iso(start + dt.timedelta(hours=h)) for h in range(hours)]
     assert [r["published_time"] for r in records] == sorted(r["published_time"] for r in records)
     assert len(records) == hours * len(GAS_QUALITY_SITES)
     state = sent()
@@ -140,7 +140,7 @@ def test_publications_with_string_values_blank_indicators_and_gas_days(tmp_path,
     assert demand["applicable_at"] == demand["applicable_for"] + "T00:00:00.000000+00:00"
 
 
-def test_a_second_run_emits_only_new_readings_and_revised_publications(
+def test_a_second_run_emits_only_new_readings_and_rereads_windows_whole(
     tmp_path,
     fake_api: FakeNationalGasProcess,
     tap_config,
@@ -150,8 +150,16 @@ def test_a_second_run_emits_only_new_readings_and_revised_publications(
 
     again = run_tap(tmp_path, tap_config, first.state)
     assert again.returncode == 0, again.log
-    for stream in ("gas_quality", "gas_quality_history", "instantaneous_flows", "publications"):
+    for stream in ("gas_quality", "instantaneous_flows"):
         assert again.records.get(stream, []) == [], stream
+    # windows read again are emitted again, whole: the bookmark's day, and the look-back
+    history = again.records["gas_quality_history"]
+    assert {r["published_time"][:10] for r in history} == {"2026-03-29"}
+    assert all(r in first.records["gas_quality_history"] for r in history)
+    assert len(history) == 9 * len(GAS_QUALITY_SITES)  # 00:00 to 08:00 UTC
+    assert sorted(again.records["publications"], key=str) == sorted(
+        first.records["publications"], key=str
+    )
     assert again.state == first.state
 
     fake_api.advance(60)  # one more hour of data
@@ -160,9 +168,9 @@ def test_a_second_run_emits_only_new_readings_and_revised_publications(
     assert {r["published_time"] for r in later.records["gas_quality"]} == {
         "2026-03-29T09:00:00.000000+00:00"
     }
-    assert {r["published_time"] for r in later.records["gas_quality_history"]} == {
+    assert max(r["published_time"] for r in later.records["gas_quality_history"]) == (
         "2026-03-29T09:00:00.000000+00:00"
-    }
+    )
     flows = later.records["instantaneous_flows"]
     assert min(r["applicable_at"] for r in flows) == "2026-03-29T07:48:00.000000+00:00"
     assert max(r["applicable_at"] for r in flows) == "2026-03-29T08:46:00.000000+00:00"
@@ -183,7 +191,7 @@ def test_a_second_run_emits_only_new_readings_and_revised_publications(
     amended = next(r for r in linepack if r["applicable_for"] == "2026-03-27")
     assert amended["generated_time"] > old["2026-03-27"]["generated_time"]
     assert amended["applicable_at"] == old["2026-03-27"]["applicable_at"]  # same point, new value
-    assert all(
+    assert any(
         r["generated_time"] > later.bookmark("publications")
         for r in revised.records["publications"]
     )
@@ -197,9 +205,9 @@ def test_429_with_retry_after_is_waited_out(tmp_path, fake_api: FakeNationalGasP
     assert run.returncode == 0, run.log
     assert "429" in run.log
     assert fake_api.stats()["requests"]["/gasquality/historicdata"] == 4
-    assert len(run.records["gas_quality_history"]) == 80 * len(
+    assert len(run.records["gas_quality_history"]) == 81 * len(
         GAS_QUALITY_SITES
-    )  # 26th 01:00 to 29th 08:00
+    )  # 26th 00:00 to 29th 08:00
 
 
 def test_5xx_past_max_retries_fails_naming_the_endpoint(tmp_path, fake_api, tap_config):
