@@ -25,7 +25,9 @@ if t.TYPE_CHECKING:
 
 MELTANO = str(Path(sys.executable).parent / "meltano")
 JOB = "nationalgas-to-influxdb"
+FLOWS_JOB = "nationalgas-flows"
 STATE_ID = "dev:tap-nationalgas-to-target-influxdb"
+FLOWS_STATE_ID = "dev:tap-nationalgas-flows-to-target-influxdb"
 PUBLICATION_IDS = ["PUBOB637", "PUBOB603", "PUBOB693"]
 SOURCE = ("source", "nationalgas")
 ISO_Z = "%Y-%m-%dT%H:%M:%SZ"
@@ -92,9 +94,14 @@ def ns(moment: dt.datetime) -> int:
     return int(moment.timestamp()) * 10**9
 
 
+def new_state(now: dt.datetime) -> FakeState:
+    """The fake as the session fixture runs it, its clock at ``now``."""
+    return FakeState(NationalGasData(1, now), string_numbers=True, nulls=True)
+
+
 def expected_points(now: dt.datetime) -> dict[str, dict]:
     """What the fake published by ``now`` (after the start date), as the pipeline must store it."""
-    state = FakeState(NationalGasData(1, now), string_numbers=True, nulls=True)
+    state = new_state(now)
     return {
         "gas_quality": expected_gas_quality(state),
         "instantaneous_flow": expected_flows(state),
@@ -102,16 +109,28 @@ def expected_points(now: dt.datetime) -> dict[str, dict]:
     }
 
 
-def expected_gas_quality(state: FakeState) -> dict:
-    at = state.data.gas_quality_latest_time()
+def expected_gas_quality(state: FakeState, hours: int = 1) -> dict:
+    """The latest ``hours`` hourly readings of every site."""
+    latest = state.data.gas_quality_latest_time()
+    out = {}
+    for hour in range(hours):
+        out.update(gas_quality_at(state, latest - dt.timedelta(hours=hour)))
+    return out
+
+
+def gas_quality_at(state: FakeState, at: dt.datetime) -> dict:
     out = {}
     for site_id, name, area in GAS_QUALITY_SITES:
-        tags = (("area_name", area), ("site_id", str(site_id)), ("site_name", name), SOURCE)
+        tags = (("site_id", str(site_id)), SOURCE)
         shown = {
             key: state.number(value, (key, site_id, int(at.timestamp())))
             for key, value in state.data.gas_quality(site_id, at).items()
         }
-        out[(tags, ns(at))] = {k: float(v) for k, v in shown.items() if v is not None}
+        out[(tags, ns(at))] = {
+            "site_name": name,
+            "area_name": area,
+            **{k: float(v) for k, v in shown.items() if v is not None},
+        }
     return out
 
 
@@ -119,10 +138,14 @@ def expected_flows(state: FakeState) -> dict:
     out = {}
     for g, (group, sites) in enumerate(FLOW_GROUPS):
         for s, site in enumerate(sites):
-            tags = (("group", group), ("site_name", site), SOURCE)
+            tags = (("group_id", values.key(group)), ("site_id", values.key(site)), SOURCE)
             for reading in state.data.flow_readings():
                 schedule = reading + dt.timedelta(minutes=12)
-                fields: dict[str, t.Any] = {"schedule_time": schedule.strftime(ISO_Z)}
+                fields: dict[str, t.Any] = {
+                    "group": group,
+                    "site_name": site,
+                    "schedule_time": schedule.strftime(ISO_Z),
+                }
                 rate = state.number(
                     state.data.flow_rate(g, s, reading), (g, s, reading.timestamp())
                 )
@@ -139,14 +162,18 @@ def expected_publications(state: FakeState) -> dict:
     last = dt.date.fromisoformat(FAKE_END_DATE)
     out = {}
     for pid in PUBLICATION_IDS:
-        tags = (("publication_id", pid), ("publication_name", PUBLICATIONS[pid].name), SOURCE)
+        tags = (("publication_id", pid), SOURCE)
         for row in state.data.publication_rows(
             pid, last - dt.timedelta(days=10), last, latest_only=True
         ):
             generated = values.instant(row["generatedTimeStamp"])
-            if generated is None or generated <= since:
+            if generated is None or generated < since:
                 continue
-            fields = {"value": float(row["value"]), "generated_time": generated.strftime(ISO_Z)}
+            fields = {
+                "publication_name": PUBLICATIONS[pid].name,
+                "value": float(row["value"]),
+                "generated_time": generated.strftime(ISO_Z),
+            }
             if row["qualityIndicator"]:
                 fields["quality_indicator"] = row["qualityIndicator"]
             applicable_at = values.instant(row["applicableAt"])
@@ -163,7 +190,7 @@ def test_meltano_run_loads_every_stream_then_resumes_without_duplicates(
 ):
     now = dt.datetime.fromisoformat(FAKE_NOW)
 
-    first = meltano(project_env, "run", JOB)
+    first = meltano(project_env, "run", JOB, FLOWS_JOB)
     assert first.returncode == 0, first.stderr[-3000:]
     stored = snapshot(influxdb, bucket)
     assert stored == expected_points(now)
@@ -172,26 +199,31 @@ def test_meltano_run_loads_every_stream_then_resumes_without_duplicates(
     assert state.returncode == 0, state.stderr[-2000:]
     bookmarks = json.loads(state.stdout)["singer_state"]["bookmarks"]
     assert bookmarks["gas_quality"]["replication_key_value"] == "2026-03-29T08:00:00.000000+00:00"
-    assert (
-        bookmarks["instantaneous_flows"]["replication_key_value"]
-        == "2026-03-29T07:46:00.000000+00:00"
-    )
+    assert {p["bookmark"] for p in bookmarks["gas_quality"]["partition_bookmarks"]} == {
+        "2026-03-29T08:00:00+00:00"
+    }
+    assert bookmarks["publications"]["pending_gaps"] == []
+    flows_state = meltano(project_env, "state", "get", FLOWS_STATE_ID)
+    assert flows_state.returncode == 0, flows_state.stderr[-2000:]
+    flows = json.loads(flows_state.stdout)["singer_state"]["bookmarks"]["instantaneous_flows"]
+    assert flows["replication_key_value"] == "2026-03-29T07:46:00.000000+00:00"
+    assert len(flows["partition_bookmarks"]) == sum(len(sites) for _, sites in FLOW_GROUPS)
 
-    second = meltano(project_env, "run", JOB)
+    second = meltano(project_env, "run", JOB, FLOWS_JOB)
     assert second.returncode == 0, second.stderr[-3000:]
     assert snapshot(influxdb, bucket) == stored
 
     # Six hours later: new readings, new gas days, and opening linepack of the 27th revised.
     fake_api.advance(6 * 60)
     later = now + dt.timedelta(hours=6)
-    third = meltano(project_env, "run", JOB)
+    third = meltano(project_env, "run", JOB, FLOWS_JOB)
     assert third.returncode == 0, third.stderr[-3000:]
     after = snapshot(influxdb, bucket)
     new = expected_points(later)
     for measurement in ("instantaneous_flow", "gas_publication"):
         assert after[measurement] == new[measurement], measurement
-    assert after["gas_quality"] == {**stored["gas_quality"], **new["gas_quality"]}
-    assert len(after["gas_quality"]) == 2 * len(GAS_QUALITY_SITES)
+    # the hours between the two runs are caught up from the history endpoint
+    assert after["gas_quality"] == expected_gas_quality(new_state(later), hours=7)
     revised = [f for f in after["gas_publication"].values() if f.get("quality_indicator") == "A"]
     assert revised, "the revised opening linepack replaced its first value"
     assert len(after["gas_publication"]) == len(new["gas_publication"])
