@@ -14,6 +14,8 @@ publication id, HTML with status 200 for an unknown path, and, queued as faults,
 Control (for tests): ``POST /__control/clock`` ``{"now": ISO}`` or ``{"advance_minutes": N}``;
 ``POST /__control/faults`` ``[{"path": "/gasquality", "status": 429, "retry_after": 1}, ...]``
 (also ``"html": true``, ``"empty": true``, ``"body": <JSON to answer>``, ``"hang": seconds``;
+an answer altered: ``"drop_first_row": true`` leaves out the first row of a list answer,
+``"rename": {"OLD": "New"}`` renames a site; a fault with none of these answers normally;
 ``"count"`` repeats one);
 ``DELETE /__control/faults``; ``GET /__control/stats`` (requests per path, clock, faults left).
 
@@ -201,7 +203,7 @@ class Handler(BaseHTTPRequestHandler):
         except BadRequestError as exc:
             self._json({"status": 400, "error": "Bad Request", "message": str(exc)}, 400)
             return
-        self._json(payload)
+        self._json(_altered(payload, fault or {}))
 
     def _control(self, method: str, route: str) -> None:
         state = self.server.state
@@ -363,6 +365,21 @@ ROUTES: dict[tuple[str, str], t.Callable[[Handler], object]] = {
     ("GET", "/publications/catalogue"): Handler.catalogue,
     ("POST", "/publications/gasday"): Handler.publications,
 }
+
+
+def _altered(payload: object, fault: dict[str, t.Any]) -> object:
+    """An answer altered as a fault asks: a row left out, names changed."""
+    if fault.get("drop_first_row") and isinstance(payload, list) and payload:
+        rows = payload[0].get("publications") or payload[0].get("siteGasQualityDetail") or []
+        if rows:
+            rows.pop(0)
+    renames = fault.get("rename") or {}
+    if renames:
+        text = json.dumps(payload)
+        for old, new in renames.items():
+            text = text.replace(json.dumps(old), json.dumps(new))
+        payload = json.loads(text)
+    return payload
 
 
 class FakeServer(ThreadingHTTPServer):

@@ -13,15 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tap_nationalgas import values
-from testkit.fake_nationalgas import FakeState
+from testkit import expected
 from testkit.fixtures import FAKE_END_DATE, FAKE_NOW, FAKE_START_DATE
-from testkit.nationalgas_data import FLOW_GROUPS, GAS_QUALITY_SITES, PUBLICATIONS, NationalGasData
+from testkit.nationalgas_data import FLOW_GROUPS, GAS_QUALITY_SITES
 from testkit.processes import REPO_ROOT
 
 if t.TYPE_CHECKING:
     from testkit.fake_nationalgas import FakeNationalGasProcess
-    from testkit.influx import LocalInfluxDB, RemoteInfluxDB2
 
 MELTANO = str(Path(sys.executable).parent / "meltano")
 JOB = "nationalgas-to-influxdb"
@@ -29,8 +27,6 @@ FLOWS_JOB = "nationalgas-flows"
 STATE_ID = "dev:tap-nationalgas-to-target-influxdb"
 FLOWS_STATE_ID = "dev:tap-nationalgas-flows-to-target-influxdb"
 PUBLICATION_IDS = ["PUBOB637", "PUBOB603", "PUBOB693"]
-SOURCE = ("source", "nationalgas")
-ISO_Z = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @pytest.fixture(scope="session")
@@ -79,107 +75,21 @@ def meltano(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def snapshot(engine: LocalInfluxDB | RemoteInfluxDB2, bucket: str) -> dict[str, dict]:
-    """measurement -> {(sorted tags, time): fields}."""
-    out: dict[str, dict] = {}
-    for measurement in ("gas_quality", "instantaneous_flow", "gas_publication"):
-        out[measurement] = {
-            (tuple(sorted(p.tags.items())), p.time_ns): p.fields
-            for p in engine.points(bucket, measurement)
-        }
-    return out
-
-
-def ns(moment: dt.datetime) -> int:
-    return int(moment.timestamp()) * 10**9
-
-
-def new_state(now: dt.datetime) -> FakeState:
-    """The fake as the session fixture runs it, its clock at ``now``."""
-    return FakeState(NationalGasData(1, now), string_numbers=True, nulls=True)
-
-
-def expected_points(now: dt.datetime) -> dict[str, dict]:
-    """What the fake published by ``now`` (after the start date), as the pipeline must store it."""
-    state = new_state(now)
-    return {
-        "gas_quality": expected_gas_quality(state),
-        "instantaneous_flow": expected_flows(state),
-        "gas_publication": expected_publications(state),
-    }
-
-
-def expected_gas_quality(state: FakeState, hours: int = 1) -> dict:
-    """The latest ``hours`` hourly readings of every site."""
-    latest = state.data.gas_quality_latest_time()
-    out = {}
-    for hour in range(hours):
-        out.update(gas_quality_at(state, latest - dt.timedelta(hours=hour)))
-    return out
-
-
-def gas_quality_at(state: FakeState, at: dt.datetime) -> dict:
-    out = {}
-    for site_id, name, area in GAS_QUALITY_SITES:
-        tags = (("site_id", str(site_id)), SOURCE)
-        shown = {
-            key: state.number(value, (key, site_id, int(at.timestamp())))
-            for key, value in state.data.gas_quality(site_id, at).items()
-        }
-        out[(tags, ns(at))] = {
-            "site_name": name,
-            "area_name": area,
-            **{k: float(v) for k, v in shown.items() if v is not None},
-        }
-    return out
-
-
-def expected_flows(state: FakeState) -> dict:
-    out = {}
-    for g, (group, sites) in enumerate(FLOW_GROUPS):
-        for s, site in enumerate(sites):
-            tags = (("group_id", values.key(group)), ("site_id", values.key(site)), SOURCE)
-            for reading in state.data.flow_readings():
-                schedule = reading + dt.timedelta(minutes=12)
-                fields: dict[str, t.Any] = {
-                    "group": group,
-                    "site_name": site,
-                    "schedule_time": schedule.strftime(ISO_Z),
-                }
-                rate = state.number(
-                    state.data.flow_rate(g, s, reading), (g, s, reading.timestamp())
-                )
-                if rate is not None:
-                    fields["flow_rate"] = float(rate)
-                if (g + s + reading.minute) % 11 == 0:
-                    fields["quality_indicator"] = "E"
-                out[(tags, ns(reading))] = fields
-    return out
-
-
-def expected_publications(state: FakeState) -> dict:
-    since = dt.datetime.fromisoformat(FAKE_START_DATE)
+def expected_points(now: dt.datetime, gas_quality_hours: int = 1) -> dict[str, dict]:
+    """What the fake published by ``now`` (from the start date), as the pipeline must store it."""
+    state = expected.fake_state(now)
     last = dt.date.fromisoformat(FAKE_END_DATE)
-    out = {}
-    for pid in PUBLICATION_IDS:
-        tags = (("publication_id", pid), SOURCE)
-        for row in state.data.publication_rows(
-            pid, last - dt.timedelta(days=10), last, latest_only=True
-        ):
-            generated = values.instant(row["generatedTimeStamp"])
-            if generated is None or generated < since:
-                continue
-            fields = {
-                "publication_name": PUBLICATIONS[pid].name,
-                "value": float(row["value"]),
-                "generated_time": generated.strftime(ISO_Z),
-            }
-            if row["qualityIndicator"]:
-                fields["quality_indicator"] = row["qualityIndicator"]
-            applicable_at = values.instant(row["applicableAt"])
-            assert applicable_at is not None
-            out[(tags, ns(applicable_at))] = fields
-    return out
+    return {
+        "gas_quality": expected.gas_quality(state, expected.latest_hours(state, gas_quality_hours)),
+        "instantaneous_flow": expected.flows(state),
+        "gas_publication": expected.publications(
+            state,
+            PUBLICATION_IDS,
+            last - dt.timedelta(days=10),
+            last,
+            dt.datetime.fromisoformat(FAKE_START_DATE),
+        ),
+    }
 
 
 def test_meltano_run_loads_every_stream_then_resumes_without_duplicates(
@@ -192,7 +102,7 @@ def test_meltano_run_loads_every_stream_then_resumes_without_duplicates(
 
     first = meltano(project_env, "run", JOB, FLOWS_JOB)
     assert first.returncode == 0, first.stderr[-3000:]
-    stored = snapshot(influxdb, bucket)
+    stored = expected.snapshot(influxdb, bucket)
     assert stored == expected_points(now)
 
     state = meltano(project_env, "state", "get", STATE_ID)
@@ -211,19 +121,19 @@ def test_meltano_run_loads_every_stream_then_resumes_without_duplicates(
 
     second = meltano(project_env, "run", JOB, FLOWS_JOB)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert snapshot(influxdb, bucket) == stored
+    assert expected.snapshot(influxdb, bucket) == stored
 
     # Six hours later: new readings, new gas days, and opening linepack of the 27th revised.
     fake_api.advance(6 * 60)
     later = now + dt.timedelta(hours=6)
     third = meltano(project_env, "run", JOB, FLOWS_JOB)
     assert third.returncode == 0, third.stderr[-3000:]
-    after = snapshot(influxdb, bucket)
+    after = expected.snapshot(influxdb, bucket)
     new = expected_points(later)
     for measurement in ("instantaneous_flow", "gas_publication"):
         assert after[measurement] == new[measurement], measurement
     # the hours between the two runs are caught up from the history endpoint
-    assert after["gas_quality"] == expected_gas_quality(new_state(later), hours=7)
+    assert after["gas_quality"] == expected_points(later, gas_quality_hours=7)["gas_quality"]
     revised = [f for f in after["gas_publication"].values() if f.get("quality_indicator") == "A"]
     assert revised, "the revised opening linepack replaced its first value"
     assert len(after["gas_publication"]) == len(new["gas_publication"])

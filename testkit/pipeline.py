@@ -1,0 +1,173 @@
+"""The pipeline as ``meltano run`` drives it, without Meltano's start-up cost.
+
+tap-nationalgas and target-influxdb run as processes joined by a pipe, with the stream
+selections, mappings and static tags of ``meltano.yml``; the last STATE line the target prints
+is kept and handed to the next run's tap, as Meltano's state backend does.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import typing as t
+from dataclasses import dataclass, field
+
+import yaml
+
+from testkit.processes import REPO_ROOT
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from pathlib import Path
+
+MAIN = "tap-nationalgas"
+FLOWS = "tap-nationalgas-flows"
+BACKFILL = "tap-nationalgas-backfill"
+
+
+def project() -> dict[str, t.Any]:
+    """meltano.yml, parsed."""
+    return t.cast("dict[str, t.Any]", yaml.safe_load((REPO_ROOT / "meltano.yml").read_text()))
+
+
+def selected_streams(extractor: str) -> list[str]:
+    """The streams an extractor of meltano.yml selects."""
+    plugins = {p["name"]: p for p in project()["plugins"]["extractors"]}
+    plugin = plugins[extractor]
+    while "select" not in plugin:
+        plugin = plugins[plugin["inherit_from"]]
+    return [pattern.removesuffix(".*") for pattern in plugin["select"]]
+
+
+def project_target_settings() -> dict[str, t.Any]:
+    """The loader's mappings and static tags of meltano.yml."""
+    config = project()["plugins"]["loaders"][0]["config"]
+    return {"mappings": config["mappings"], "static_tags": config["static_tags"]}
+
+
+@dataclass
+class PipelineRun:
+    """One run: both exit codes, the STATE lines the target printed, and both logs."""
+
+    tap_code: int | None
+    target_code: int | None
+    states: list[dict[str, t.Any]]
+    log: str
+
+    @property
+    def ok(self) -> bool:
+        """True when both processes exited 0."""
+        return self.tap_code == 0 and self.target_code == 0
+
+
+@dataclass
+class Running:
+    """A run in progress."""
+
+    tap: subprocess.Popen[bytes]
+    target: subprocess.Popen[bytes]
+    logs: tuple[Path, Path]
+
+
+@dataclass
+class Pipeline:
+    """tap | target with a state carried from run to run."""
+
+    workdir: Path
+    tap_config: dict[str, t.Any]
+    target_config: dict[str, t.Any]
+    state: dict[str, t.Any] | None = None
+    runs: int = 0
+    _catalogs: dict[str, Path] = field(default_factory=dict)
+
+    def catalog(self, extractor: str) -> Path:
+        """A catalog with the streams of ``extractor`` selected, the others not."""
+        if extractor not in self._catalogs:
+            wanted = set(selected_streams(extractor))
+            discovered = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "tap_nationalgas",
+                    "--config",
+                    str(self._tap_file()),
+                    "--discover",
+                ],
+                capture_output=True,
+                check=True,
+                timeout=60,
+            )
+            catalog = json.loads(discovered.stdout)
+            for stream in catalog["streams"]:
+                for entry in stream["metadata"]:
+                    if entry["breadcrumb"] == []:
+                        entry["metadata"]["selected"] = stream["tap_stream_id"] in wanted
+            path = self.workdir / f"catalog-{extractor}.json"
+            path.write_text(json.dumps(catalog))
+            self._catalogs[extractor] = path
+        return self._catalogs[extractor]
+
+    def _tap_file(self, overrides: Mapping[str, t.Any] | None = None) -> Path:
+        path = self.workdir / "tap.json"
+        path.write_text(json.dumps({**self.tap_config, **(overrides or {})}))
+        return path
+
+    def start(
+        self,
+        extractor: str = MAIN,
+        *,
+        tap_overrides: Mapping[str, t.Any] | None = None,
+        target_overrides: Mapping[str, t.Any] | None = None,
+        target_preexec: Callable[[], None] | None = None,
+    ) -> Running:
+        """Start one run; :meth:`finish` collects it."""
+        self.runs += 1
+        catalog = self.catalog(extractor)
+        tap_command = [
+            sys.executable,
+            "-m",
+            "tap_nationalgas",
+            "--config",
+            str(self._tap_file(tap_overrides)),
+            "--catalog",
+            str(catalog),
+        ]
+        if self.state is not None:
+            state_path = self.workdir / "state.json"
+            state_path.write_text(json.dumps(self.state))
+            tap_command += ["--state", str(state_path)]
+        target_path = self.workdir / "target.json"
+        target_path.write_text(
+            json.dumps(
+                {**project_target_settings(), **self.target_config, **(target_overrides or {})}
+            )
+        )
+        tap_log = self.workdir / f"run{self.runs}-tap.log"
+        target_log = self.workdir / f"run{self.runs}-target.log"
+        with tap_log.open("wb") as tap_err, target_log.open("wb") as target_err:
+            tap = subprocess.Popen(tap_command, stdout=subprocess.PIPE, stderr=tap_err)
+            target = subprocess.Popen(
+                [sys.executable, "-m", "target_influxdb", "--config", str(target_path)],
+                stdin=tap.stdout,
+                stdout=subprocess.PIPE,
+                stderr=target_err,
+                preexec_fn=target_preexec,  # noqa: PLW1509 (a resource limit, nothing else)
+            )
+        if tap.stdout is not None:  # the target holds the pipe now
+            tap.stdout.close()
+        return Running(tap, target, (tap_log, target_log))
+
+    def finish(self, running: Running, timeout: float = 300) -> PipelineRun:
+        """Wait for a run; keep the last STATE line as the next run's state."""
+        out, _ = running.target.communicate(timeout=timeout)
+        running.tap.wait(timeout=timeout)
+        states = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+        if states:
+            self.state = states[-1]
+        log = "\n".join(path.read_text(errors="replace") for path in running.logs)
+        return PipelineRun(running.tap.returncode, running.target.returncode, states, log)
+
+    def run(self, extractor: str = MAIN, **options: t.Any) -> PipelineRun:  # noqa: ANN401
+        """One run, to its end."""
+        return self.finish(self.start(extractor, **options))
