@@ -59,7 +59,7 @@ def gas_quality(state: FakeState, times: Iterable[dt.datetime]) -> Points:
             out[(("site_id", str(site_id)), SOURCE), ns(at)] = {
                 "site_name": name,
                 "area_name": area,
-                **{k: float(v) for k, v in shown.items() if v is not None},
+                **{k: float(t.cast("str", v)) for k, v in shown.items() if v is not None},
             }
     return out
 
@@ -96,7 +96,7 @@ def flows(state: FakeState, readings: Iterable[dt.datetime] | None = None) -> Po
                     state.data.flow_rate(g, s, reading), (g, s, reading.timestamp())
                 )
                 if rate is not None:
-                    fields["flow_rate"] = float(rate)
+                    fields["flow_rate"] = float(t.cast("str", rate))
                 if (g + s + reading.minute) % 11 == 0:
                     fields["quality_indicator"] = "E"
                 out[(tags, ns(reading))] = fields
