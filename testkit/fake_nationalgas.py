@@ -13,7 +13,8 @@ publication id, HTML with status 200 for an unknown path, and, queued as faults,
 
 Control (for tests): ``POST /__control/clock`` ``{"now": ISO}`` or ``{"advance_minutes": N}``;
 ``POST /__control/faults`` ``[{"path": "/gasquality", "status": 429, "retry_after": 1}, ...]``
-(also ``"html": true``, ``"empty": true``, ``"body": <JSON to answer>``, ``"hang": seconds``;
+(also ``"html": true``, ``"empty": true``, ``"body": <JSON to answer>``, ``"hang": seconds``,
+``"truncated": "<text>"`` answered as it is, as JSON cut short;
 an answer altered: ``"drop_first_row": true`` leaves out the first row of a list answer,
 ``"rename": {"OLD": "New"}`` renames a site; a fault with none of these answers normally;
 ``"count"`` repeats one);
@@ -157,6 +158,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, SPA_SHELL, "text/html; charset=utf-8")
         elif fault.get("empty"):
             self._send(200, b"", "application/json")
+        elif "truncated" in fault:
+            self._send(200, str(fault["truncated"]).encode(), "application/json")
         elif fault.get("status"):
             headers = {"Retry-After": fault["retry_after"]} if "retry_after" in fault else {}
             self._send(int(fault["status"]), b"", "text/plain", headers)
@@ -458,6 +461,10 @@ class FakeNationalGasProcess:
         with urllib.request.urlopen(request, timeout=10) as response:
             body = response.read()
         return json.loads(body) if body else None
+
+    def get(self, path: str) -> t.Any:  # noqa: ANN401
+        """What the fake answers to ``GET path`` (under the API's base path) now."""
+        return self._call("GET", BASE_PATH + path)
 
     def stats(self) -> dict[str, t.Any]:
         """Requests per path, the clock and the faults still queued."""

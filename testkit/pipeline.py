@@ -2,7 +2,7 @@
 
 tap-nationalgas and target-influxdb run as processes joined by a pipe, with the stream
 selections, mappings and static tags of ``meltano.yml``; the last STATE line the target prints
-is kept and handed to the next run's tap, as Meltano's state backend does.
+is kept per extractor (as Meltano keeps one state per job) and handed to its next run's tap.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ class PipelineRun:
 class Running:
     """A run in progress."""
 
+    extractor: str
     tap: subprocess.Popen[bytes]
     target: subprocess.Popen[bytes]
     logs: tuple[Path, Path]
@@ -77,7 +78,7 @@ class Pipeline:
     workdir: Path
     tap_config: dict[str, t.Any]
     target_config: dict[str, t.Any]
-    state: dict[str, t.Any] | None = None
+    states: dict[str, dict[str, t.Any]] = field(default_factory=dict)
     runs: int = 0
     _catalogs: dict[str, Path] = field(default_factory=dict)
 
@@ -133,9 +134,9 @@ class Pipeline:
             "--catalog",
             str(catalog),
         ]
-        if self.state is not None:
-            state_path = self.workdir / "state.json"
-            state_path.write_text(json.dumps(self.state))
+        if extractor in self.states:
+            state_path = self.workdir / f"state-{extractor}.json"
+            state_path.write_text(json.dumps(self.states[extractor]))
             tap_command += ["--state", str(state_path)]
         target_path = self.workdir / "target.json"
         target_path.write_text(
@@ -156,7 +157,7 @@ class Pipeline:
             )
         if tap.stdout is not None:  # the target holds the pipe now
             tap.stdout.close()
-        return Running(tap, target, (tap_log, target_log))
+        return Running(extractor, tap, target, (tap_log, target_log))
 
     def finish(self, running: Running, timeout: float = 300) -> PipelineRun:
         """Wait for a run; keep the last STATE line as the next run's state."""
@@ -164,7 +165,7 @@ class Pipeline:
         running.tap.wait(timeout=timeout)
         states = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
         if states:
-            self.state = states[-1]
+            self.states[running.extractor] = states[-1]
         log = "\n".join(path.read_text(errors="replace") for path in running.logs)
         return PipelineRun(running.tap.returncode, running.target.returncode, states, log)
 

@@ -355,12 +355,26 @@ class InstantaneousFlowsStream(NationalGasStream):
         sites.save(self.stream_state)
 
     def no_longer_in_feed(self, bookmark: dt.datetime) -> tuple[dt.datetime, dt.datetime, int]:
-        """The readings after ``bookmark`` published on a gas day the feed no longer holds."""
+        """The readings after ``bookmark`` published on gas days the feed no longer holds.
+
+        A reading is published ``lag`` after it applies (the feed's own publication time less
+        its newest reading), so the readings of a gas day's last ``lag`` never reach the feed
+        before it is cleared at the rollover: they are not counted.
+        """
         if self._feed_start is None or self._lag is None or bookmark >= self._feed_start:
             return (bookmark, bookmark, 0)
-        last_published = self._feed_start - self._lag
-        count = max(0, int((last_published - bookmark) / FLOW_READING_INTERVAL))
-        return (bookmark + FLOW_READING_INTERVAL, bookmark + count * FLOW_READING_INTERVAL, count)
+        step, count, last = FLOW_READING_INTERVAL, 0, bookmark
+        day = values.gas_day(bookmark)
+        while (start := values.gas_day_start(day)) < self._feed_start:
+            end = values.gas_day_start(day + dt.timedelta(days=1)) - self._lag
+            first_step = max(0, -((bookmark - start) // step))  # the first reading in the day
+            first_step = max(first_step, 1)
+            last_step = (end - bookmark) // step
+            if last_step >= first_step:
+                count += last_step - first_step + 1
+                last = bookmark + last_step * step
+            day += dt.timedelta(days=1)
+        return (bookmark + step, last, count)
 
     def report_lost(self, spans: list[tuple[dt.datetime, dt.datetime, int]]) -> None:
         """One WARNING for every reading lost to a gas-day rollover during an outage."""
@@ -415,8 +429,7 @@ class InstantaneousFlowsStream(NationalGasStream):
         if gas_day is None and records:
             gas_day = records[0]["gas_day"]
         if gas_day is not None:
-            start = dt.datetime.combine(gas_day, dt.time(), values.LONDON) + values.GAS_DAY_START
-            self._feed_start = start.astimezone(dt.UTC)
+            self._feed_start = values.gas_day_start(gas_day)
         if published is not None and records:
             self._lag = max(published - records[-1]["applicable_at"], dt.timedelta())
 

@@ -88,6 +88,11 @@ def gas_day(moment: dt.datetime) -> dt.date:
     return (moment.astimezone(LONDON) - GAS_DAY_START).date()
 
 
+def gas_day_start(day: dt.date) -> dt.datetime:
+    """The instant a gas day starts (05:00 Europe/London), in UTC."""
+    return (dt.datetime.combine(day, dt.time(), LONDON) + GAS_DAY_START).astimezone(dt.UTC)
+
+
 def today_in_london() -> dt.date:
     """Today's date in the UK."""
     return dt.datetime.now(LONDON).date()

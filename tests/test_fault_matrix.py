@@ -1,0 +1,654 @@
+"""What the pipeline survives: each fault, then one more normal run, against the fake API and a
+real InfluxDB engine.
+
+Every scenario states the points expected, and asserts that after the fault and one more run
+none is lost, none is stored twice, and no bookmark in the state is ahead of what is stored.
+The README's "What it survives" table is this module's :data:`SCENARIOS`, checked by a test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import resource
+import signal
+import typing as t
+import urllib.request
+
+import pytest
+from croniter import croniter
+
+from tap_nationalgas import values
+from testkit import expected
+from testkit.fixtures import FAKE_NOW, FAKE_START_DATE, tap_settings
+from testkit.nationalgas_data import NationalGasData
+from testkit.pipeline import BACKFILL, FLOWS, MAIN, Pipeline, PipelineRun, project
+from testkit.processes import REPO_ROOT, wait_until
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from testkit.expected import Points
+    from testkit.fake_nationalgas import FakeNationalGasProcess
+    from testkit.influx import LocalInfluxDB, RemoteInfluxDB2
+
+T0 = dt.datetime.fromisoformat(FAKE_NOW).astimezone(dt.UTC)  # 2026-03-29 08:00 UTC
+START = dt.datetime.fromisoformat(FAKE_START_DATE)
+PUBLICATION_IDS = ["PUBOB637", "PUBOB603", "PUBOB693"]
+SCENARIOS: list[tuple[str, str, str]] = []
+"""(the fault, what the pipeline does, the test that shows it), in the README's order."""
+
+
+def uk_date(moment: dt.datetime) -> dt.date:
+    """The UK calendar date of an instant."""
+    return moment.astimezone(values.LONDON).date()
+
+
+def scenario(fault: str, outcome: str) -> Callable[[t.Any], t.Any]:
+    """Register a test as a row of the README's "What it survives" table."""
+
+    def register(test: t.Any) -> t.Any:
+        SCENARIOS.append((fault, outcome, test.__name__))
+        return test
+
+    return register
+
+
+class Bench:
+    """The fake API's clock, the pipeline and the bucket of one scenario."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        fake: FakeNationalGasProcess,
+        engine: LocalInfluxDB | RemoteInfluxDB2,
+        bucket: str,
+        target_config: dict[str, t.Any],
+    ) -> None:
+        """Start the clock at :data:`T0`."""
+        self.fake, self.engine, self.bucket = fake, engine, bucket
+        tap_config = {**tap_settings(fake.url), "publication_ids": PUBLICATION_IDS}
+        self.pipeline = Pipeline(workdir, tap_config, target_config)
+        self.now = T0
+
+    def at(self, moment: dt.datetime) -> None:
+        """Set the fake's clock."""
+        self.fake.set_now(moment.isoformat())
+        self.now = moment
+
+    def later(self, **delta: float) -> None:
+        """Move the fake's clock forward."""
+        self.at(self.now + dt.timedelta(**delta))
+
+    def tap_overrides(self, tap: dict[str, t.Any] | None) -> dict[str, t.Any]:
+        """Read up to the fake's today, as a run on that day would."""
+        return {"end_date": uk_date(self.now).isoformat(), **(tap or {})}
+
+    def run(
+        self,
+        extractor: str = MAIN,
+        *,
+        ok: bool = True,
+        tap: dict[str, t.Any] | None = None,
+        **options: t.Any,
+    ) -> PipelineRun:
+        """One run of an extractor's streams into the bucket; check how it ended."""
+        result = self.pipeline.run(extractor, tap_overrides=self.tap_overrides(tap), **options)
+        assert result.ok == ok, result.log[-6000:]
+        return result
+
+    def stored(self) -> dict[str, Points]:
+        """What the bucket holds."""
+        return expected.snapshot(self.engine, self.bucket)
+
+    def check(self, want: dict[str, Points], *, fields: bool = True) -> None:
+        """0 lost, 0 stored twice, the values as published, and the state never ahead."""
+        stored = self.stored()
+        for measurement in expected.MEASUREMENTS:
+            have, need = stored[measurement], want.get(measurement, {})
+            lost, extra = need.keys() - have.keys(), have.keys() - need.keys()
+            assert (len(lost), len(extra)) == (0, 0), (
+                f"{measurement}: {len(need)} points expected, {len(have)} stored: {len(lost)} "
+                f"lost (e.g. {sorted(lost)[:2]}), {len(extra)} stored twice or unexpected "
+                f"(e.g. {sorted(extra)[:2]})"
+            )
+            if fields:
+                wrong = [k for k in need if have[k] != need[k]]
+                assert not wrong, (measurement, wrong[:1], [have[k] for k in wrong[:1]])
+        for state in self.pipeline.states.values():
+            assert_state_not_ahead(state, stored)
+
+
+PARTITIONS: dict[str, tuple[str, Callable[[dict[str, str]], str], str | None]] = {
+    "gas_quality": ("gas_quality", lambda tags: tags["site_id"], None),
+    "gas_quality_history": ("gas_quality", lambda tags: tags["site_id"], None),
+    "instantaneous_flows": (
+        "instantaneous_flow",
+        lambda tags: f"{tags['group_id']}/{tags['site_id']}",
+        None,
+    ),
+    "publications": ("gas_publication", lambda tags: tags["publication_id"], "generated_time"),
+}
+
+
+def instant(text: str) -> dt.datetime:
+    """A bookmark or a stored time text, aware."""
+    return dt.datetime.fromisoformat(text)
+
+
+def assert_state_not_ahead(state: dict[str, t.Any], stored: dict[str, Points]) -> None:
+    """Every bookmark, per partition and per stream, is at or before what is stored."""
+    for stream, stream_state in state.get("bookmarks", {}).items():
+        if stream not in PARTITIONS:
+            continue
+        measurement, key_of, field = PARTITIONS[stream]
+        newest: dict[str, dt.datetime] = {}
+        for (tags, time_ns), fields in stored[measurement].items():
+            key = key_of(dict(tags))
+            moment = instant(fields[field]) if field else instant_ns(time_ns)
+            newest[key] = max(newest.get(key, moment), moment)
+        for partition in stream_state.get("partition_bookmarks", []):
+            key, bookmark = partition["key"], instant(partition["bookmark"])
+            assert key in newest, f"{stream}: bookmark of {key} with nothing stored"
+            assert bookmark <= newest[key], f"{stream} {key}: {bookmark} > {newest[key]}"
+        if stream_state.get("replication_key_value"):
+            assert instant(stream_state["replication_key_value"]) <= max(newest.values())
+
+
+def gas_quality(now: dt.datetime, first: dt.datetime, last: dt.datetime | None = None) -> Points:
+    """Every site's hourly readings from ``first`` to ``last`` (default: the latest hour)."""
+    state = expected.fake_state(now)
+    last = last or state.data.gas_quality_latest_time()
+    return expected.gas_quality(state, expected.hours(first, last))
+
+
+def latest_hour(now: dt.datetime) -> dt.datetime:
+    """The hour of the latest gas quality publication at ``now``."""
+    return expected.fake_state(now).data.gas_quality_latest_time()
+
+
+def publications(now: dt.datetime, first: dt.date | None = None) -> Points:
+    """The latest value of every data item read by the main job, as of ``now``."""
+    first = first or START.date() - dt.timedelta(days=10)
+    return expected.publications(
+        expected.fake_state(now), PUBLICATION_IDS, first, uk_date(now), START
+    )
+
+
+def main_job(now: dt.datetime, first_hour: dt.datetime | None = None) -> dict[str, Points]:
+    """What the 30-minute job stores when its first run was at ``first_hour`` (default: now)."""
+    return {
+        "gas_quality": gas_quality(now, first_hour or latest_hour(now)),
+        "gas_publication": publications(now),
+    }
+
+
+def feed(now: dt.datetime) -> Points:
+    """The flow readings the feed holds at ``now``."""
+    return expected.flows(expected.fake_state(now))
+
+
+@pytest.fixture
+def bench(tmp_path, fake_api, influxdb, bucket, target_config) -> Bench:
+    """A scenario's fake clock at T0, pipeline and empty bucket."""
+    return Bench(tmp_path, fake_api, influxdb, bucket, target_config)
+
+
+# Answers that look successful but are not complete
+
+
+@scenario(
+    "`INFLUXDB_URL` answers 200 with a web page (a login proxy, a wrong port)",
+    "the write fails naming the URL; no state is saved; the next run stores everything",
+)
+def test_influxdb_url_answers_a_web_page(bench: Bench, local_influxdb: LocalInfluxDB):
+    local_influxdb.queue_faults([{"html": True}])
+    failed = bench.run(ok=False)
+    assert "answered 200 text/html; charset=utf-8: this is not the InfluxDB write API" in (
+        failed.log
+    )
+    assert bench.pipeline.states == {}
+    bench.run()
+    bench.check(main_job(T0))
+
+
+@pytest.mark.parametrize("answer", [{"empty": True}, {"body": []}], ids=["empty", "list"])
+@scenario(
+    "one gas quality history window answers an empty body or `[]` during a backfill",
+    "a WARNING names the sites and days; they are pending gaps, read again and stored by the "
+    "next run; the reading stamped at `start_date` is stored",
+)
+def test_history_window_answers_empty(bench: Bench, answer: dict[str, t.Any]):
+    bench.fake.queue_faults([{"path": "/gasquality/historicdata", **answer}])
+    first = bench.run(BACKFILL)
+    assert "gas_quality_history (/gasquality/historicdata): the answers lack 24 expected" in (
+        first.log
+    )
+    bench.later(minutes=30)
+    second = bench.run(BACKFILL)
+    assert "24 gaps filled" in second.log
+    bench.check(
+        {"gas_quality": gas_quality(bench.now, START, T0), "gas_publication": publications(T0)}
+    )
+
+
+@scenario(
+    "one publications window answers `[]`",
+    "a WARNING names the data items and gas days; the next run reads those days again, beyond "
+    "the look-back, and stores them",
+)
+def test_publications_window_answers_empty(bench: Bench):
+    bench.at(T0 + dt.timedelta(days=3))
+    tap = {"publication_window_days": 2, "lookback_days": 0}
+    path = "/publications/gasday"
+    bench.fake.queue_faults([{"path": path}, {"path": path, "body": []}])
+    first = bench.run(tap=tap)
+    assert "publications (/publications/gasday): the answers lack 6 expected readings" in (
+        first.log
+    )
+    assert "PUBOB637 at 2026-03-28, 2026-03-29" in first.log
+    bench.later(minutes=30)
+    second = bench.run(tap=tap)
+    assert "6 gaps filled" in second.log
+    bench.check(
+        {
+            "gas_quality": gas_quality(bench.now, latest_hour(bench.now)),
+            "gas_publication": publications(bench.now, START.date()),
+        }
+    )
+
+
+def latest_answer(bench: Bench, alter: Callable[[list[dict[str, t.Any]]], None]) -> object:
+    """The fake's latest gas quality answer now, altered."""
+    answer = bench.fake.get("/gasquality/latestdata")
+    alter(answer["gasQualityData"])
+    return answer
+
+
+def keep_two_sites(sites: list[dict[str, t.Any]]) -> None:
+    del sites[2:]
+
+
+def null_metrics(sites: list[dict[str, t.Any]]) -> None:
+    for site in sites:
+        site["siteGasQualityDetail"] = dict.fromkeys(site["siteGasQualityDetail"])
+
+
+@pytest.mark.parametrize(
+    ("alter", "missing"), [(keep_two_sites, 10), (null_metrics, 12)], ids=["2-of-12", "nulls"]
+)
+@scenario(
+    "latest gas quality answers 2 of 12 sites, or all metrics null, and history has none yet",
+    "the sites are caught up from history in the same run; what history lacks too is a "
+    "pending gap, stored by the next run",
+)
+def test_latest_gas_quality_is_partial(bench: Bench, alter, missing: int):
+    bench.run()
+    bench.later(hours=1)
+    bench.fake.queue_faults(
+        [
+            {"path": "/gasquality/latestdata", "body": latest_answer(bench, alter)},
+            {"path": "/gasquality/historicdata", "body": []},
+        ]
+    )
+    partial = bench.run()
+    assert f"gas_quality (/gasquality/latestdata): the answers lack {missing} expected" in (
+        partial.log
+    )
+    bench.later(minutes=30)
+    after = bench.run()
+    assert f"{missing} gaps filled" in after.log
+    bench.check(main_job(bench.now, T0))
+
+
+@scenario(
+    "one publication row is missing from one answer",
+    "a WARNING names the data item and gas day; the look-back re-reads it the next run and "
+    "writes it, not filtered by the bookmark",
+)
+def test_publication_row_missing(bench: Bench):
+    bench.fake.queue_faults([{"path": "/publications/gasday", "drop_first_row": True}])
+    first = bench.run()
+    assert "lack 1 expected readings: PUBOB637 at 2026-03-27" in first.log
+    bench.later(days=1)
+    bench.run()
+    bench.check(main_job(bench.now, T0))
+
+
+@scenario(
+    "an outage of 6 hours",
+    "the next run reads gas quality history for the 6 hours before the latest data; flows "
+    "are complete from the feed",
+)
+def test_outage_of_six_hours(bench: Bench):
+    bench.run()
+    bench.run(FLOWS)
+    bench.later(hours=6)
+    bench.run()
+    bench.run(FLOWS)
+    bench.check({**main_job(bench.now, T0), "instantaneous_flow": feed(bench.now)})
+
+
+def published_flow_times(first: dt.datetime, last: dt.datetime) -> set[dt.datetime]:
+    """Every reading time any 12-minute publication of the feed held from ``first`` to ``last``."""
+    times: set[dt.datetime] = set()
+    moment = first
+    while moment <= last:
+        times.update(NationalGasData(1, moment).flow_readings())
+        moment += dt.timedelta(minutes=12)
+    return times
+
+
+@scenario(
+    "an outage of 3 days, across gas-day rollovers (05:00 UK)",
+    "the readings the feed no longer holds are counted in one WARNING with their span; "
+    "everything the feed still holds is stored",
+)
+def test_outage_of_three_days_reports_what_the_feed_lost(bench: Bench):
+    bench.run(FLOWS)
+    before = feed(T0)
+    bench.later(days=3)
+    run = bench.run(FLOWS)
+    stored_times = {instant_ns(time_ns) for _, time_ns in {**before, **feed(bench.now)}}
+    lost = published_flow_times(T0, bench.now) - stored_times
+    count = len(lost) * expected.FLOW_SITES
+    assert count > 80_000  # about 3 days of readings of every site
+    assert (
+        f"instantaneous_flows: {count} readings of {expected.FLOW_SITES} sites from "
+        f"{min(lost).isoformat()} to {max(lost).isoformat()} are no longer in the feed"
+    ) in run.log
+    bench.check({"instantaneous_flow": {**before, **feed(bench.now)}})
+
+
+def instant_ns(time_ns: int) -> dt.datetime:
+    """An instant from nanoseconds."""
+    return dt.datetime.fromtimestamp(time_ns // 10**9, dt.UTC)
+
+
+def flow_schedule() -> str:
+    """The cron expression of the schedule that runs the flows job, from meltano.yml."""
+    job = next(j["name"] for j in project()["jobs"] if j["tasks"] == [f"{FLOWS} target-influxdb"])
+    return next(s["interval"] for s in project()["schedules"] if s["job"] == job)
+
+
+@scenario(
+    "3 days of runs at the shipped schedules, across the clock change",
+    "every flow reading the feed published is stored: 100%",
+)
+def test_shipped_schedule_stores_every_published_flow_reading(bench: Bench):
+    first = dt.datetime(2026, 3, 28, 0, 0, tzinfo=dt.UTC)  # BST starts 2026-03-29 01:00 UTC
+    last = first + dt.timedelta(days=3)
+    ticks = croniter(flow_schedule(), first - dt.timedelta(seconds=1))
+    runs = 0
+    while (tick := ticks.get_next(dt.datetime)) <= last:
+        bench.at(tick + dt.timedelta(seconds=20))  # a run reads the feed seconds after it starts
+        bench.run(FLOWS)
+        runs += 1
+    assert runs == 3 * 24 * 5
+    want = published_flow_times(first, last)
+    stored = {instant_ns(time_ns) for _, time_ns in bench.stored()["instantaneous_flow"]}
+    assert len(stored) == len(want)
+    bench.check(
+        {"instantaneous_flow": expected.flows(expected.fake_state(last), sorted(want))},
+        fields=False,
+    )
+
+
+# The target's own storage
+
+
+def load_files(bench: Bench, folder: Path) -> None:
+    """Write every line-protocol file into the bucket whole; each must be accepted (204)."""
+    engine = bench.engine
+    for path in sorted(folder.glob("*.lp")):
+        assert path.read_bytes().endswith(b"\n"), path
+        query = f"org={engine.org}&bucket={bench.bucket}&precision=ns"
+        request = urllib.request.Request(
+            f"{engine.url}/api/v2/write?{query}",
+            data=path.read_bytes(),
+            headers={"Authorization": f"Token {engine.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert response.status == 204, path
+
+
+def file_size_limit(limit: int) -> Callable[[], None]:
+    """A child process setting: files it writes stop growing at ``limit`` bytes (a full disk)."""
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@scenario(
+    "file mode: the disk fills up in the middle of an append, then a run with space",
+    "the batch is cut back off, the run fails with no state; the next run appends whole "
+    "batches and every file loads into InfluxDB whole",
+)
+def test_file_mode_disk_full(bench: Bench, tmp_path):
+    out = tmp_path / "output"
+    file_mode = {"url": "", "output_path": str(out)}
+    failed = bench.run(
+        FLOWS, ok=False, target_overrides=file_mode, target_preexec=file_size_limit(300_000)
+    )
+    assert "could not append" in failed.log
+    assert bench.pipeline.states == {}
+    assert all(p.read_bytes().endswith(b"\n") for p in out.glob("*.lp") if p.stat().st_size)
+    bench.run(FLOWS, target_overrides=file_mode)
+    load_files(bench, out)
+    bench.check({"instantaneous_flow": feed(T0)})
+
+
+@scenario(
+    "file mode: a run killed in the middle of an append leaves half a line",
+    "the next run cuts the file back to its last complete line (WARNING) and appends; every "
+    "file loads into InfluxDB whole",
+)
+def test_file_mode_half_line_after_a_kill(bench: Bench, tmp_path):
+    out = tmp_path / "output"
+    file_mode = {"url": "", "output_path": str(out)}
+    bench.run(FLOWS, target_overrides=file_mode)
+    path = out / "instantaneous_flows.lp"
+    lines = path.read_bytes().splitlines(keepends=True)
+    with path.open("ab") as half:  # what a SIGKILL in the middle of an append leaves
+        half.write(lines[0][:40])
+    bench.later(hours=1)
+    after = bench.run(FLOWS, target_overrides=file_mode)
+    assert "ended in an unfinished line (a write was cut short): cut 40 bytes" in after.log
+    load_files(bench, out)
+    bench.check({"instantaneous_flow": feed(bench.now)})
+
+
+@scenario(
+    "a site renamed by the API (`BACTON` -> `Bacton`), then a backfill",
+    "one series per site: series are keyed on the site id, the name is a field",
+)
+def test_site_renamed(bench: Bench):
+    bench.run()
+    bench.later(hours=2)
+    bench.fake.queue_faults([{"path": "/gasquality", "rename": {"BACTON": "Bacton"}, "count": 9}])
+    bench.run()
+    bench.run(BACKFILL)
+    bench.check(
+        {"gas_quality": gas_quality(bench.now, START), "gas_publication": publications(bench.now)},
+        fields=False,
+    )
+    names = {
+        f["site_name"]
+        for (tags, _), f in bench.stored()["gas_quality"].items()
+        if dict(tags)["site_id"] == "1"
+    }
+    assert names == {"Bacton"}  # the name as the newest answer gives it
+
+
+# Faults that fail or slow a run
+
+
+@scenario(
+    "the API answers 503, then 429, with Retry-After",
+    "waited out as asked; the run completes",
+)
+def test_api_503_and_429_with_retry_after(bench: Bench):
+    bench.fake.queue_faults(
+        [
+            {"path": "/gasquality/latestdata", "status": 503, "retry_after": 1},
+            {"path": "/publications/gasday", "status": 429, "retry_after": 1},
+        ]
+    )
+    run = bench.run()
+    assert "429" in run.log
+    bench.check(main_job(T0))
+
+
+@scenario(
+    "InfluxDB answers 503, then 429, with Retry-After",
+    "the batch is retried as asked; every point is written once",
+)
+def test_influxdb_503_and_429_with_retry_after(bench: Bench, local_influxdb: LocalInfluxDB):
+    local_influxdb.queue_faults(
+        [{"status": 503, "retry_after": 1}, {"status": 429, "retry_after": 1}]
+    )
+    bench.run()
+    assert local_influxdb.proxy_stats()["faults_served"] == 2
+    bench.check(main_job(T0))
+
+
+@scenario(
+    "InfluxDB is down",
+    "the run fails after bounded retries with no state saved; the next run stores everything",
+)
+def test_influxdb_down(bench: Bench, local_influxdb: LocalInfluxDB):
+    local_influxdb.stop_engine()
+    failed = bench.run(ok=False)
+    assert bench.pipeline.states == {}
+    assert "did not accept the batch" in failed.log
+    local_influxdb.start_engine()
+    bench.run()
+    bench.check(main_job(T0))
+
+
+@scenario(
+    "the target is killed (SIGKILL) while a write hangs",
+    "no state is saved; the next run stores everything",
+)
+def test_target_killed(bench: Bench, local_influxdb: LocalInfluxDB):
+    local_influxdb.queue_faults([{"hang": 15}])
+    running = bench.pipeline.start(MAIN, tap_overrides=bench.tap_overrides(None))
+    wait_until(lambda: local_influxdb.proxy_stats()["write_requests"] >= 1, "a hanging write")
+    running.target.send_signal(signal.SIGKILL)
+    killed = bench.pipeline.finish(running)
+    assert killed.target_code == -signal.SIGKILL
+    assert bench.pipeline.states == {}
+    local_influxdb.clear_faults()
+    bench.run()
+    bench.check(main_job(T0))
+
+
+@scenario(
+    "the tap is killed (SIGKILL) while a request hangs",
+    "the state saved covers only what was written; the next run stores the rest",
+)
+def test_tap_killed(bench: Bench):
+    bench.fake.queue_faults([{"path": "/publications/gasday", "hang": 15}])
+    running = bench.pipeline.start(MAIN, tap_overrides=bench.tap_overrides(None))
+    wait_until(
+        lambda: bench.fake.stats()["requests"].get("/publications/gasday", 0) >= 1,
+        "a hanging request",
+    )
+    running.tap.send_signal(signal.SIGKILL)
+    killed = bench.pipeline.finish(running)
+    assert killed.tap_code == -signal.SIGKILL
+    assert_state_not_ahead(bench.pipeline.states.get(MAIN, {}), bench.stored())
+    bench.run()
+    bench.check(main_job(T0))
+
+
+@scenario(
+    "the API answers 500 past `max_retries`",
+    "the run fails naming the endpoint; what was written is in the state; the next run "
+    "stores the rest",
+)
+def test_api_500_past_retries(bench: Bench):
+    bench.fake.queue_faults([{"path": "/publications/gasday", "status": 500, "count": 3}])
+    failed = bench.run(ok=False)
+    assert "500 Internal Server Error from POST" in failed.log
+    bench.run()
+    bench.check(main_job(T0))
+
+
+@scenario("the API hangs past `request_timeout`", "the request is retried; the run completes")
+def test_api_hangs(bench: Bench):
+    bench.fake.queue_faults([{"path": "/gasquality/latestdata", "hang": 7}])
+    bench.run()
+    bench.check(main_job(T0))
+
+
+@scenario(
+    "the API answers HTML with status 200",
+    "the run fails naming the endpoint and the content type; the next run stores everything",
+)
+def test_api_answers_html(bench: Bench):
+    bench.fake.queue_faults([{"path": "/gasquality/latestdata", "html": True}])
+    failed = bench.run(ok=False)
+    assert "got text/html" in failed.log
+    bench.run()
+    bench.check(main_job(T0))
+
+
+@scenario(
+    "the API answers truncated JSON",
+    "the run fails naming the endpoint; the next run stores everything",
+)
+def test_api_answers_truncated_json(bench: Bench):
+    cut = '{"publishedTime": "2026-03-29T09:00:00+01:00", "gasQualityData": [{"siteId": 1, "si'
+    bench.fake.queue_faults([{"path": "/gasquality/latestdata", "truncated": cut}])
+    failed = bench.run(ok=False)
+    assert "/gasquality/latestdata" in failed.log
+    bench.run()
+    bench.check(main_job(T0))
+
+
+def drift(sites: list[dict[str, t.Any]]) -> None:
+    for site in sites:
+        detail = site["siteGasQualityDetail"]
+        detail["h2"] = "0.02"
+        detail.pop("n2")
+
+
+@scenario(
+    "schema drift: the API adds a metric and drops another",
+    "the run completes; the known metrics are stored, the dropped one is absent",
+)
+def test_schema_drift(bench: Bench):
+    bench.fake.queue_faults(
+        [{"path": "/gasquality/latestdata", "body": latest_answer(bench, drift)}]
+    )
+    bench.run()
+    want = main_job(T0)
+    for fields in want["gas_quality"].values():
+        fields.pop("n2", None)
+    bench.check(want)
+
+
+@scenario(
+    "two runs at once",
+    "both complete; the same points are written twice over each other, none is doubled",
+)
+def test_two_runs_at_once(bench: Bench, tmp_path):
+    other = Pipeline(tmp_path / "other", bench.pipeline.tap_config, bench.pipeline.target_config)
+    (tmp_path / "other").mkdir()
+    overrides = bench.tap_overrides(None)
+    runs = [p.start(MAIN, tap_overrides=overrides) for p in (bench.pipeline, other)]
+    results = [p.finish(r) for p, r in zip((bench.pipeline, other), runs, strict=True)]
+    assert all(r.ok for r in results), [r.log[-3000:] for r in results]
+    bench.check(main_job(T0))
+
+
+def test_readme_lists_every_scenario():
+    rows = ["| fault | what the pipeline does | test |", "|---|---|---|"]
+    rows += [f"| {fault} | {outcome} | `{test}` |" for fault, outcome, test in SCENARIOS]
+    table = "\n".join(rows)
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert table in readme, "README.md 'What it survives' must hold this table:\n" + table
+    assert len(SCENARIOS) == len({test for _, _, test in SCENARIOS})
