@@ -289,7 +289,11 @@ class Handler(BaseHTTPRequestHandler):
         """``GET /instantaneousflow/sites``: the current gas day's readings, newest first."""
         state = self.server.state
         slot = state.data.flow_publication_time()
-        readings = state.data.flow_readings()
+        # newest first; the texts of a reading time are the same for every site
+        readings = [
+            (at, local_iso(at), local_iso(at + dt.timedelta(minutes=12)))
+            for at in reversed(state.data.flow_readings())
+        ]
         groups = []
         for g, (description, sites) in enumerate(FLOW_GROUPS):
             groups.append(
@@ -300,14 +304,14 @@ class Handler(BaseHTTPRequestHandler):
                             "siteName": site,
                             "siteGasDetail": [
                                 {
-                                    "applicableAt": local_iso(at),
+                                    "applicableAt": applicable,
                                     "flowRate": state.number(
                                         state.data.flow_rate(g, s, at), (g, s, at.timestamp())
                                     ),
                                     "qualityIndicator": None if (g + s + at.minute) % 11 else "E",
-                                    "scheduleTime": local_iso(at + dt.timedelta(minutes=12)),
+                                    "scheduleTime": scheduled,
                                 }
-                                for at in reversed(readings)
+                                for at, applicable, scheduled in readings
                             ],
                         }
                         for s, site in enumerate(sites)

@@ -338,21 +338,22 @@ class InstantaneousFlowsStream(NationalGasStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict]:
-        sites = gaps.PartitionBookmarks.load(self.stream_state)
-        legacy = self.bookmark_instant()
+        self._sites = gaps.PartitionBookmarks.load(self.stream_state)
+        self._legacy = self.bookmark_instant()
         lost: dict[str, tuple[dt.datetime, dt.datetime, int]] = {}
-        for record in super().get_records(context):
-            key = f"{record['group_id']}/{record['site_id']}"
-            moment = record["applicable_at"]
-            bookmark = sites.get(key) or legacy
-            if bookmark is not None and moment <= bookmark:
-                continue
+        for record in super().get_records(context):  # only readings after their site's bookmark
+            key, moment = keys_of(record), record["applicable_at"]
+            bookmark = self.site_bookmark(key)
             if bookmark is not None and key not in lost:
                 lost[key] = self.no_longer_in_feed(bookmark)
             yield record
-            sites.advance(key, moment)
+            self._sites.advance(key, moment)
         self.report_lost([span for span in lost.values() if span[2]])
-        sites.save(self.stream_state)
+        self._sites.save(self.stream_state)
+
+    def site_bookmark(self, key: str) -> dt.datetime | None:
+        """The newest reading stored for a site (else the stream's bookmark of an older state)."""
+        return self._sites.get(key) or self._legacy
 
     def no_longer_in_feed(self, bookmark: dt.datetime) -> tuple[dt.datetime, dt.datetime, int]:
         """The readings after ``bookmark`` published on gas days the feed no longer holds.
@@ -395,43 +396,51 @@ class InstantaneousFlowsStream(NationalGasStream):
     def records_from(self, payload: object) -> Iterable[dict]:
         published = values.instant(values.require(payload, "publishedTime", self.endpoint))
         gas_day = values.day(payload.get("currentGasDay")) if isinstance(payload, dict) else None
-        records = []
+        records: list[dict] = []
+        newest: dt.datetime | None = None
         for group in values.require(payload, "instantaneousFlow", self.endpoint) or ():
             description = values.text(values.require(group, "description", self.endpoint))
             for site in values.require(group, "sites", self.endpoint) or ():
                 site_name = values.text(values.require(site, "siteName", self.endpoint))
+                keys = {"group_id": values.key(description), "site_id": values.key(site_name)}
+                bookmark = self.site_bookmark(keys_of(keys))
                 for reading in values.require(site, "siteGasDetail", self.endpoint) or ():
                     applicable_at = self.instant(reading.get("applicableAt"), "applicableAt")
-                    if self.before_start(applicable_at):
-                        continue
-                    records.append(
-                        {
-                            "group_id": values.key(description),
-                            "site_id": values.key(site_name),
-                            "group": description,
-                            "site_name": site_name,
-                            "applicable_at": applicable_at,
-                            "flow_rate": self.number(reading.get("flowRate"), "flowRate"),
-                            "quality_indicator": values.text(reading.get("qualityIndicator")),
-                            "schedule_time": values.instant(reading.get("scheduleTime")),
-                            "published_time": published,
-                            "gas_day": values.gas_day(applicable_at),
-                        }
-                    )
+                    newest = max(newest or applicable_at, applicable_at)
+                    is_new = bookmark is None or applicable_at > bookmark
+                    if is_new and not self.before_start(applicable_at):
+                        records.append(
+                            {
+                                **keys,
+                                "group": description,
+                                "site_name": site_name,
+                                "applicable_at": applicable_at,
+                                "flow_rate": self.number(reading.get("flowRate"), "flowRate"),
+                                "quality_indicator": values.text(reading.get("qualityIndicator")),
+                                "schedule_time": values.instant(reading.get("scheduleTime")),
+                                "published_time": published,
+                                "gas_day": values.gas_day(applicable_at),
+                            }
+                        )
         records.sort(key=lambda r: (r["applicable_at"], r["group_id"], r["site_id"]))
-        self.note_feed(gas_day, published, records)
+        self.note_feed(gas_day, published, newest)
         yield from records
 
     def note_feed(
-        self, gas_day: dt.date | None, published: dt.datetime | None, records: list[dict]
+        self, gas_day: dt.date | None, published: dt.datetime | None, newest: dt.datetime | None
     ) -> None:
         """Keep when the feed's gas day starts and how long after a reading it is published."""
-        if gas_day is None and records:
-            gas_day = records[0]["gas_day"]
+        if gas_day is None and newest is not None:
+            gas_day = values.gas_day(newest)
         if gas_day is not None:
             self._feed_start = values.gas_day_start(gas_day)
-        if published is not None and records:
-            self._lag = max(published - records[-1]["applicable_at"], dt.timedelta())
+        if published is not None and newest is not None:
+            self._lag = max(published - newest, dt.timedelta())
+
+
+def keys_of(keys: t.Mapping[str, t.Any]) -> str:
+    """The partition key of a flow site."""
+    return f"{keys['group_id']}/{keys['site_id']}"
 
 
 class PublicationsStream(DateWindowStream):
