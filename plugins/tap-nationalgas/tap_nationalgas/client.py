@@ -240,7 +240,7 @@ class NationalGasStream(RESTStream[Page]):
 
     def start_instant(self) -> dt.datetime | None:
         """``start_date`` as an aware datetime (naive means UTC); it is inclusive."""
-        return values.instant_utc(self.config.get("start_date"))
+        return values.instant(self.config.get("start_date"), dt.UTC)
 
     def before_start(self, moment: dt.datetime) -> bool:
         """True for a record stamped before ``start_date``."""
@@ -250,7 +250,7 @@ class NationalGasStream(RESTStream[Page]):
     def bookmark_instant(self) -> dt.datetime | None:
         """The stream's own bookmark (the SDK's), if any, as an aware datetime."""
         value = self.stream_state.get("replication_key_value")
-        return values.instant_utc(value) if value else None
+        return values.instant(value, dt.UTC) if value else None
 
     def last_day(self) -> dt.date:
         """The last day to read: ``end_date``, else today in the UK."""

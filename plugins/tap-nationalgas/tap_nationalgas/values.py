@@ -48,23 +48,26 @@ def text(value: object) -> str | None:
     return cleaned or None
 
 
-def instant(value: object) -> dt.datetime | None:
-    """A timezone-aware UTC datetime from ISO 8601 text; None for null or blank.
+def instant(value: object, naive: dt.tzinfo = LONDON) -> dt.datetime | None:
+    """A timezone-aware UTC datetime from ISO 8601 text (or a datetime); None for null or blank.
 
-    An offset such as ``+01:00`` is honoured; text without an offset is UK local time.
+    An offset such as ``+01:00`` is honoured; a time without one is in ``naive``: UK local time
+    for the API's values, UTC for settings and state.
 
     Raises:
         BadValueError: for text that is not an ISO 8601 date-time.
     """
-    cleaned = text(value)
-    if cleaned is None:
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif (cleaned := text(value)) is None:
         return None
-    try:
-        parsed = dt.datetime.fromisoformat(cleaned)
-    except ValueError as exc:
-        raise BadValueError(f"not an ISO 8601 date-time: {value!r}") from exc
+    else:
+        try:
+            parsed = dt.datetime.fromisoformat(cleaned)
+        except ValueError as exc:
+            raise BadValueError(f"not an ISO 8601 date-time: {value!r}") from exc
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=LONDON)
+        parsed = parsed.replace(tzinfo=naive)
     return parsed.astimezone(dt.UTC)
 
 
@@ -103,23 +106,6 @@ def require(payload: object, key: str, where: str) -> t.Any:  # noqa: ANN401
     if not isinstance(payload, dict) or key not in payload:
         raise BadValueError(f"{where}: the response has no '{key}'")
     return payload[key]
-
-
-def instant_utc(value: object) -> dt.datetime | None:
-    """A timezone-aware UTC datetime from a setting or a state value; naive text means UTC."""
-    if isinstance(value, dt.datetime):
-        moment = value
-    else:
-        cleaned = text(value)
-        if cleaned is None:
-            return None
-        try:
-            moment = dt.datetime.fromisoformat(cleaned)
-        except ValueError as exc:
-            raise BadValueError(f"not an ISO 8601 date-time: {value!r}") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
 
 
 def key(value: object) -> str:
