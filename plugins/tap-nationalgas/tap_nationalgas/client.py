@@ -83,6 +83,7 @@ class NationalGasStream(RESTStream[Page]):
     _paginator: PageListPaginator | None = None
     _page: Page | None = None
     _api_now: dt.datetime | None = None
+    _unknown_keys: set[str]
 
     @property
     @override
@@ -122,6 +123,7 @@ class NationalGasStream(RESTStream[Page]):
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict]:
+        self._unknown_keys: set[str] = set()
         pages = self.pages()
         if not pages:
             return
@@ -204,12 +206,33 @@ class NationalGasStream(RESTStream[Page]):
         content_type = response.headers.get("Content-Type") or "no content type"
         try:
             return response.json(parse_float=decimal.Decimal)
-        except ValueError:
-            raise ResponseError(f"expected JSON from {response.url}, got {content_type}") from None
+        except ValueError as exc:
+            if "json" not in content_type:
+                msg = f"expected JSON from {response.url}, got {content_type}"
+                raise ResponseError(msg) from None
+            msg = (
+                f"the body from {response.url} is not valid JSON: {exc} of "
+                f"{len(response.content)} bytes"
+            )
+            raise ResponseError(msg) from None
 
     def records_from(self, payload: object) -> Iterable[dict]:
         """Turn a decoded response into records."""
         raise NotImplementedError
+
+    def note_unknown(self, item: dict, known: t.AbstractSet[str]) -> None:
+        """Log, once a run, each key of an answer's item that this stream does not read."""
+        if not hasattr(self, "_unknown_keys"):
+            self._unknown_keys = set()
+        for key in sorted(item.keys() - known - self._unknown_keys):
+            self._unknown_keys.add(key)
+            self.logger.warning(
+                "%s: %s sends '%s', which the stream does not read: it is not stored (a new "
+                "metric? it needs a property in the stream's schema)",
+                self.name,
+                self.endpoint,
+                key,
+            )
 
     def number(self, value: object, field: str) -> decimal.Decimal | int | None:
         """A number, or None with a warning when the API sent text that is not one."""

@@ -25,6 +25,18 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 METRICS = ("cv", "cv24", "sg", "sg24", "wi", "co2", "n2")
+DETAIL_KEYS = frozenset({*METRICS, "publishedTime"})
+FLOW_KEYS = frozenset({"applicableAt", "flowRate", "qualityIndicator", "scheduleTime"})
+ROW_KEYS = frozenset(
+    {
+        "applicableAt",
+        "applicableFor",
+        "value",
+        "qualityIndicator",
+        "generatedTimeStamp",
+        "publicationName",
+    }
+)
 HISTORY_PATH = "/gasquality/historicdata"
 HOUR = dt.timedelta(hours=1)
 FLOW_READING_INTERVAL = dt.timedelta(minutes=2)
@@ -70,7 +82,8 @@ class GasQualityBase(NationalGasStream):
 
     def gas_quality_record(self, site: dict, detail: dict, published: object) -> dict:
         """One record from a site object and one detail object."""
-        site_id = self.number(values.require(site, "siteId", self.endpoint), "siteId")
+        self.note_unknown(detail, DETAIL_KEYS)
+        site_id = self.number(values.require(site, "siteId"), "siteId")
         return {
             "site_id": int(site_id) if site_id is not None else None,
             "site_name": values.text(site.get("siteName")),
@@ -84,12 +97,10 @@ class GasQualityBase(NationalGasStream):
         if not isinstance(payload, list):
             raise ResponseError(f"{self.endpoint}: expected a list of sites")
         records = [
-            self.gas_quality_record(
-                site, detail, values.require(detail, "publishedTime", self.endpoint)
-            )
+            self.gas_quality_record(site, detail, values.require(detail, "publishedTime"))
             for site in payload
             if self.wanted(site)
-            for detail in values.require(site, "siteGasQualityDetail", self.endpoint) or ()
+            for detail in values.require(site, "siteGasQualityDetail") or ()
         ]
         return sorted(
             (r for r in records if has_metrics(r) and not self.before_start(r["published_time"])),
@@ -152,12 +163,10 @@ class GasQualityStream(GasQualityBase):
         if self.page.path == HISTORY_PATH:
             yield from self.catch_up_records(payload)
             return
-        published = self.instant(
-            values.require(payload, "publishedTime", self.endpoint), "publishedTime"
-        )
-        for site in values.require(payload, "gasQualityData", self.endpoint) or ():
+        published = self.instant(values.require(payload, "publishedTime"), "publishedTime")
+        for site in values.require(payload, "gasQualityData") or ():
             if self.wanted(site):
-                detail = values.require(site, "siteGasQualityDetail", self.endpoint)
+                detail = values.require(site, "siteGasQualityDetail")
                 record = self.gas_quality_record(site, detail, published)
                 if has_metrics(record) and not self.before_start(published):
                     self._latest.append(record)
@@ -394,17 +403,18 @@ class InstantaneousFlowsStream(NationalGasStream):
 
     @override
     def records_from(self, payload: object) -> Iterable[dict]:
-        published = values.instant(values.require(payload, "publishedTime", self.endpoint))
+        published = values.instant(values.require(payload, "publishedTime"))
         gas_day = values.day(payload.get("currentGasDay")) if isinstance(payload, dict) else None
         records: list[dict] = []
         newest: dt.datetime | None = None
-        for group in values.require(payload, "instantaneousFlow", self.endpoint) or ():
-            description = values.text(values.require(group, "description", self.endpoint))
-            for site in values.require(group, "sites", self.endpoint) or ():
-                site_name = values.text(values.require(site, "siteName", self.endpoint))
+        for group in values.require(payload, "instantaneousFlow") or ():
+            description = values.text(values.require(group, "description"))
+            for site in values.require(group, "sites") or ():
+                site_name = values.text(values.require(site, "siteName"))
                 keys = {"group_id": values.key(description), "site_id": values.key(site_name)}
                 bookmark = self.site_bookmark(keys_of(keys))
-                for reading in values.require(site, "siteGasDetail", self.endpoint) or ():
+                for reading in values.require(site, "siteGasDetail") or ():
+                    self.note_unknown(reading, FLOW_KEYS)
                     applicable_at = self.instant(reading.get("applicableAt"), "applicableAt")
                     newest = max(newest or applicable_at, applicable_at)
                     is_new = bookmark is None or applicable_at > bookmark
@@ -552,8 +562,9 @@ class PublicationsStream(DateWindowStream):
         if not isinstance(items, list):
             raise ResponseError(f"{self.endpoint}: expected a list of publications")
         for item in items:
-            publication_id = values.text(values.require(item, "publicationId", self.endpoint))
-            for row in values.require(item, "publications", self.endpoint) or ():
+            publication_id = values.text(values.require(item, "publicationId"))
+            for row in values.require(item, "publications") or ():
+                self.note_unknown(row, ROW_KEYS)
                 applicable_at = self.instant(row.get("applicableAt"), "applicableAt")
                 generated = self.instant(row.get("generatedTimeStamp"), "generatedTimeStamp")
                 if self.before_start(generated):
@@ -574,12 +585,12 @@ class PublicationsStream(DateWindowStream):
 
 def catalogue_entries(payload: object) -> Iterable[dict]:
     """Flatten the catalogue's categories, sub-categories and entries."""
-    for category in values.require(payload, "data", "/publications/catalogue") or ():
+    for category in values.require(payload, "data") or ():
         for sub in category.get("subCategory") or ():
             for entry in sub.get("catalogueEntries") or ():
                 yield {
                     "publication_id": values.text(
-                        values.require(entry, "publicationId", "/publications/catalogue"),
+                        values.require(entry, "publicationId"),
                     ),
                     "name": values.text(entry.get("name")),
                     "category": values.text(category.get("name")),

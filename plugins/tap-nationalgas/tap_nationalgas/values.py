@@ -101,10 +101,10 @@ def today_in_london() -> dt.date:
     return dt.datetime.now(LONDON).date()
 
 
-def require(payload: object, key: str, where: str) -> t.Any:  # noqa: ANN401
-    """``payload[key]``, or a :class:`BadValueError` naming the endpoint and the key."""
+def require(payload: object, key: str) -> t.Any:  # noqa: ANN401
+    """``payload[key]``, or a :class:`BadValueError` naming the key."""
     if not isinstance(payload, dict) or key not in payload:
-        raise BadValueError(f"{where}: the response has no '{key}'")
+        raise BadValueError(f"the response has no '{key}'")
     return payload[key]
 
 

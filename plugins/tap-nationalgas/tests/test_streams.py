@@ -256,10 +256,22 @@ def test_a_missing_key_fails_naming_endpoint_and_key(tmp_path, fake_api, tap_con
     fake_api.queue_faults([{"path": "/gasquality/latestdata", "body": {"publishedTime": FAKE_NOW}}])
     run = run_tap(tmp_path, tap_config)
     assert run.returncode != 0
-    assert (
-        f"{tap_config['api_url']}/gasquality/latestdata: the response has no 'gasQualityData'"
-        in run.log
+    url = f"{tap_config['api_url']}/gasquality/latestdata"
+    message = f"{url}: the response has no 'gasQualityData'"
+    assert f"tap_nationalgas.client.ResponseError: {message}" in run.log.splitlines()
+
+
+def test_truncated_json_is_named_with_where_it_stops(tmp_path, fake_api, tap_config):
+    cut = '{"publishedTime": "2026-03-29T09:00:00+01:00", "gasQualityData": [{"siteId": 1, "si'
+    fake_api.queue_faults([{"path": "/gasquality/latestdata", "truncated": cut}])
+    run = run_tap(tmp_path, tap_config)
+    assert run.returncode != 0
+    url = f"{tap_config['api_url']}/gasquality/latestdata"
+    message = (
+        f"the body from {url} is not valid JSON: Unterminated string starting at: line 1 "
+        f"column 81 (char 80) of {len(cut)} bytes"
     )
+    assert f"tap_nationalgas.client.ResponseError: {message}" in run.log.splitlines()
 
 
 def test_an_unknown_publication_id_fails_naming_it_and_the_setting(tmp_path, tap_config):

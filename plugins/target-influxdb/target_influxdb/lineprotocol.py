@@ -89,6 +89,17 @@ def escape_key(name: str) -> str:
     return name.translate(_KEY_ESCAPES)
 
 
+def escape_tag_value(value: str) -> str:
+    """Escape a tag value (commas, equals signs, spaces).
+
+    Line protocol cannot end a tag value in a backslash: it would escape the space that ends
+    the tag set and break the line. As InfluxDB's own client does, a final backslash is
+    followed by a space, so the stored value ends in a space where the backslash was.
+    """
+    escaped = value.translate(_KEY_ESCAPES)
+    return escaped + " " if escaped.endswith("\\") else escaped
+
+
 def escape_string(value: str) -> str:
     """Quote a string field value, escaping backslashes and double quotes."""
     return '"' + value.translate(_STRING_ESCAPES) + '"'
@@ -399,9 +410,9 @@ class PointEncoder:
         parts = []
         for spec, value in zip(self._tag_plan, values, strict=True):
             if value is not None and value != "":
-                parts.append(f",{spec.key}={escape_key(spec.render(value))}")
+                parts.append(f",{spec.key}={escape_tag_value(spec.render(value))}")
             elif spec.static:
-                parts.append(f",{spec.key}={escape_key(spec.static)}")
+                parts.append(f",{spec.key}={escape_tag_value(spec.static)}")
         return "".join(parts)
 
     def _render(self, spec: _FieldSpec, value: object) -> str | None:

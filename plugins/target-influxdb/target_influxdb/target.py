@@ -123,7 +123,7 @@ class TargetInfluxDB(Target):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:  # noqa: ANN401
         """Initialize the target and check the connection settings."""
-        self.bookmark_properties: dict[str, list[str]] = {}
+        self.schema_bookmark_properties: list[str] = []
         super().__init__(*args, **kwargs)
         if self.config.get("url"):
             missing = [k for k in ("token", "org", "bucket") if not self.config.get(k)]
@@ -153,13 +153,13 @@ class TargetInfluxDB(Target):
 
     @override
     def _process_schema_message(self, message_dict: dict) -> None:
-        # Sinks are not told the replication key; keep it for the default timestamp.
-        stream_name = message_dict.get("stream")
-        if isinstance(stream_name, str):
-            bookmarks = message_dict.get("bookmark_properties") or []
-            self.bookmark_properties[stream_name] = (
-                [bookmarks] if isinstance(bookmarks, str) else list(bookmarks)
-            )
+        # Sinks are not told the replication key; the sinks this SCHEMA message creates (under
+        # the stream's name, or the aliases a stream map gives it) read it for their default
+        # timestamp while the message is processed.
+        bookmarks = message_dict.get("bookmark_properties") or []
+        self.schema_bookmark_properties = (
+            [bookmarks] if isinstance(bookmarks, str) else list(bookmarks)
+        )
         super()._process_schema_message(message_dict)
 
 

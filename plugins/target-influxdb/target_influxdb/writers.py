@@ -214,10 +214,24 @@ def _first_rejected_line(message: str, body: str) -> str:
         prefix = escape_measurement(match["measurement"])
         key = escape_key(match["field"]) + "="
         for line in body.splitlines():
-            head, _, rest = line.partition(" ")
-            if head.split(",", 1)[0] == prefix and (rest.startswith(key) or f",{key}" in rest):
+            head, rest = _split_series(line)
+            if _UNESCAPED_COMMA.split(head, 1)[0] == prefix and (
+                rest.startswith(key) or f",{key}" in rest
+            ):
                 return line
     return "(not identified in the batch)"
+
+
+_UNESCAPED_SPACE = re.compile(r"(?<!\\)(?:\\\\)* ")
+_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
+
+
+def _split_series(line: str) -> tuple[str, str]:
+    """A line's measurement and tags, and the rest: split at its first unescaped space."""
+    match = _UNESCAPED_SPACE.search(line)
+    if match is None:
+        return line, ""
+    return line[: match.end() - 1], line[match.end() :]
 
 
 def _safe_file_name(stream_name: str) -> str:

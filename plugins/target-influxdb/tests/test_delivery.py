@@ -81,8 +81,26 @@ def test_special_characters_and_types_round_trip_exactly(tmp_path, influxdb, tar
         "flag": {"type": "boolean"},
         "nested": {"type": "object", "properties": {"deep key": {"type": "integer"}}},
     }
-    tag_values = ["plain", "sp ace", "com,ma", "eq=ual", "bäck\\slash", "ünïcødé ✓", 'quo"te']
-    strings = ['say "hi"', "back\\slash", "trailing\\", "new\nline", "tab\tand ✓", "", "x" * 1000]
+    tag_values = [
+        "plain",
+        "sp ace",
+        "com,ma",
+        "eq=ual",
+        "bäck\\slash",
+        "ünïcødé ✓",
+        'quo"te',
+        "trail\\",
+    ]
+    strings = [
+        'say "hi"',
+        "back\\slash",
+        "trailing\\",
+        "new\nline",
+        "tab\tand ✓",
+        "",
+        "x" * 1000,
+        "z",
+    ]
     messages = [singer.schema("meas ure,ment", props, ["key", "at"])]
     for i, (tag, text) in enumerate(zip(tag_values, strings, strict=True)):
         messages.append(
@@ -103,9 +121,12 @@ def test_special_characters_and_types_round_trip_exactly(tmp_path, influxdb, tar
     assert run.returncode == 0, run.log
 
     points = {p.tags["key"]: p for p in influxdb.points(target_config["bucket"], "meas ure,ment")}
-    assert sorted(points) == sorted(tag_values)
+    # line protocol cannot end a tag value in a backslash: as InfluxDB's client does, the
+    # target writes it as an escaped space, so the stored value ends in a space instead
+    stored_as = {tag: tag[:-1] + " " if tag.endswith("\\") else tag for tag in tag_values}
+    assert sorted(points) == sorted(stored_as.values())
     for i, (tag, text) in enumerate(zip(tag_values, strings, strict=True)):
-        point = points[tag]
+        point = points[stored_as[tag]]
         assert point.fields == {
             "name with, comma=eq": text,
             "flt": -1.5e-7 * (i + 1),

@@ -37,6 +37,20 @@ def test_a_field_that_is_not_first_on_its_line_is_found():
     assert _first_rejected_line(message, body) == "x,a=1 n2=1.0,cv=2.0 1"
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "x,site=ST\\ FERGUS cv=2.0 1",
+        "x,site=a\\,b\\ c,area=N\\ E n2=1.0,cv=2.0 1",
+        "x,site=back\\\\ cv=2.0 1",
+    ],
+)
+def test_a_conflict_on_a_line_with_escaped_spaces_in_tags_is_found(line):
+    message = 'partial write: field type conflict: input field "cv" on measurement "x" is type'
+    body = f"y,a=1 cv=1.0 1\n{line}\n"
+    assert _first_rejected_line(message, body) == line
+
+
 def test_an_unknown_rejection_says_so():
     assert _first_rejected_line("points beyond retention policy dropped=1", BODY) == (
         "(not identified in the batch)"

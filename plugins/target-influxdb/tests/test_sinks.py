@@ -1,0 +1,84 @@
+"""The sink's settings and the SDK behaviour it relies on."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+
+import pytest
+from singer_sdk.sinks import Sink
+
+from target_influxdb.sinks import FastJSONSchemaValidator
+from target_influxdb.target import TargetInfluxDB
+from testkit import singer
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "site_id": {"type": "integer"},
+        "at": {"type": "string", "format": "date-time"},
+        "cv": {"type": ["number", "null"]},
+    },
+}
+
+
+def sink_for(tmp_path, **config):
+    target = TargetInfluxDB(config={"output_path": str(tmp_path), **config}, parse_env_config=False)
+    return target.get_sink("s", schema=SCHEMA, key_properties=["site_id", "at"])
+
+
+@pytest.mark.parametrize(("setting", "validator"), [(True, FastJSONSchemaValidator), (False, None)])
+def test_validate_records_turns_validation_on_and_off(tmp_path, setting, validator):
+    sink = sink_for(tmp_path, validate_records=setting)
+    found = sink.get_validator()
+    assert found is None if validator is None else isinstance(found, validator)
+
+
+def test_the_sdk_calls_the_timestamp_hook_as_the_override_expects():
+    # InfluxDBSink overrides the SDK's private _parse_timestamps_in_record so that date-times
+    # are parsed once, by the encoder. This fails when an SDK upgrade renames the hook, changes
+    # its arguments or stops calling it from _validate_and_parse.
+    parameters = list(inspect.signature(Sink._parse_timestamps_in_record).parameters)
+    assert parameters == ["self", "record", "schema", "treatment"]
+    source = inspect.getsource(Sink._validate_and_parse)
+    assert "self._parse_timestamps_in_record(" in source
+    assert "self._warned_missing_fields" in inspect.getsource(Sink.__init__)
+
+
+def test_dates_stay_text_and_unknown_fields_are_named_once(tmp_path, caplog):
+    sink = sink_for(tmp_path)
+    record = {"site_id": 1, "at": "2026-03-29T08:00:00+00:00", "cv": None, "extra": 5, "none": None}
+    with caplog.at_level(logging.WARNING):
+        parsed = sink._validate_and_parse(dict(record))
+        sink._validate_and_parse(dict(record))
+    assert parsed["at"] == "2026-03-29T08:00:00+00:00"  # parsed once, later, by the encoder
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["No schema for record field 'extra': it is not written"]
+
+
+def test_a_schema_open_to_more_properties_warns_of_none(tmp_path, caplog):
+    target = TargetInfluxDB(config={"output_path": str(tmp_path)}, parse_env_config=False)
+    sink = target.get_sink(
+        "s", schema={**SCHEMA, "additionalProperties": True}, key_properties=["site_id", "at"]
+    )
+    with caplog.at_level(logging.WARNING):
+        sink._validate_and_parse({"site_id": 1, "at": "2026-03-29T08:00:00+00:00", "extra": 5})
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_a_stream_renamed_by_a_stream_map_keeps_its_timestamp(tmp_path, influxdb, target_config):
+    props = {
+        "site_id": {"type": "integer"},
+        "published_time": {"type": "string", "format": "date-time"},
+        "cv": {"type": "number"},
+    }
+    messages = [
+        singer.schema("s", props, ["site_id", "published_time"], ["published_time"]),
+        singer.record("s", {"site_id": 1, "published_time": "2026-03-29T08:00:00Z", "cv": 39}),
+    ]
+    config = {**target_config, "stream_maps": {"s": {"__alias__": "renamed"}}}
+    run = singer.run_target(tmp_path, config, messages)
+    assert run.returncode == 0, run.log
+    [point] = influxdb.points(target_config["bucket"], "renamed")
+    assert point.time_ns == 1_774_771_200 * 10**9
+    assert point.fields == {"cv": 39.0}
