@@ -5,6 +5,7 @@
 #   check [ARGS]  test_setup.py: the installation, the variables and the connections
 #   anything else is executed as given, e.g. `meltano state list`
 set -euo pipefail
+umask 077  # Meltano's files, the plugins' config files (they hold the token) and logs: owner only
 cd /project
 
 REQUIRED=(INFLUXDB_URL INFLUXDB_TOKEN INFLUXDB_ORG INFLUXDB_BUCKET)

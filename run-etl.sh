@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Run one Meltano job once, as cron does: ./run-etl.sh [JOB]   (default: nationalgas-to-influxdb)
 # Works from any folder, loads .env, never runs the same job twice at once, writes timestamped
-# lines to stdout and to logs/run-etl.log, and exits with the job's status.
+# lines to stdout and to logs/run-etl.log, and exits with the job's status. Files it and Meltano
+# write (the plugins' config files hold the InfluxDB token) are readable by the owner only.
+# SIGTERM, SIGINT or SIGHUP (cron's timeout, a stop) are passed on to the run, which gets
+# DATA_IMPORTS_STOP_GRACE seconds (60) to stop before it is killed; the log says so.
 set -uo pipefail
+umask 077
 
 PROJECT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$PROJECT_DIR" || exit 1
@@ -22,8 +26,10 @@ MELTANO="${MELTANO:-$PROJECT_DIR/.venv/bin/meltano}"
 [ -x "$MELTANO" ] || MELTANO="$(command -v meltano || true)"
 LOG_DIR="${DATA_IMPORTS_LOG_DIR:-$PROJECT_DIR/logs}"
 LOCK_DIR="${DATA_IMPORTS_LOCK_DIR:-$PROJECT_DIR/.meltano}"
-mkdir -p "$LOG_DIR" "$LOCK_DIR"
+mkdir -p "$LOG_DIR" "$LOCK_DIR" .meltano
+chmod go-rwx .meltano "$LOCK_DIR" 2>/dev/null || true
 LOG_FILE="$LOG_DIR/run-etl.log"
+GRACE="${DATA_IMPORTS_STOP_GRACE:-60}"
 
 log() { printf '%s run-etl %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" | tee -a "$LOG_FILE"; }
 
@@ -38,9 +44,50 @@ if ! flock --nonblock 9; then
   exit 0
 fi
 
+# A new system database is created and migrated once (and again after Meltano changes), before
+# any run, under one lock: two first runs at the same moment would otherwise both migrate it.
+database_key="$(printf '%s %s' "${MELTANO_DATABASE_URI:-default}" "$(stat -c %Y "$MELTANO")" \
+  | cksum | cut -d' ' -f1)"
+ready="$LOCK_DIR/run-etl-database-$database_key.ready"
+if [ ! -f "$ready" ]; then
+  (
+    flock 8
+    [ -f "$ready" ] || { "$MELTANO" upgrade database >/dev/null 2>&1 && touch "$ready"; } \
+      || log "meltano upgrade database failed: the run will say why"
+  ) 8>"$LOCK_DIR/run-etl-database.lock"
+fi
+
+stopping=""
+trap 'stopping=TERM' TERM
+trap 'stopping=INT' INT
+trap 'stopping=HUP' HUP
+
 log "starting $JOB"
-"$MELTANO" run "$JOB" 2>&1 | tee -a "$LOG_FILE"
-status=${PIPESTATUS[0]}
+# The run gets a process group of its own (job control), so a stop reaches Meltano, the tap
+# and the target. This script holds the job's lock, so a run that a kill left marked as running
+# in Meltano's system database is stale: --force takes it over.
+set -m
+"$MELTANO" run --force "$JOB" > >(tee -a "$LOG_FILE") 2>&1 &
+run=$!
+set +m
+wait "$run"
+status=$?
+if [ -n "$stopping" ]; then
+  log "stopping $JOB: SIG$stopping received, passed on to the run (at most ${GRACE}s)"
+  kill -TERM -- "-$run" 2>/dev/null
+  for ((tenth = 0; tenth < GRACE * 10; tenth++)); do
+    kill -0 -- "-$run" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 -- "-$run" 2>/dev/null; then
+    kill -KILL -- "-$run" 2>/dev/null
+    log "$JOB did not stop within ${GRACE}s: killed"
+  fi
+  wait "$run" 2>/dev/null
+  log "$JOB stopped by SIG$stopping"
+  exit 143
+fi
+wait  # the log's tee
 if [ "$status" -eq 0 ]; then
   log "finished $JOB"
 else

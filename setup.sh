@@ -3,6 +3,7 @@
 # plugins, and a .env to fill in. Safe to run again: it repairs what is missing and never
 # overwrites .env.
 set -euo pipefail
+umask 077  # .env, .meltano/ (the plugins' config files hold the token) and logs: owner only
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
 die() { printf 'setup.sh: %s\n' "$*" >&2; exit 1; }
@@ -26,6 +27,10 @@ echo "Installing Meltano and the pinned dependencies (requirements.txt)"
 
 echo "Installing the plugins (meltano install)"
 .venv/bin/meltano install || die "meltano install failed: see the messages above"
+chmod -R go-rwx .meltano
+echo "Creating and migrating Meltano's system database"
+.venv/bin/meltano upgrade database >/dev/null 2>&1 \
+  || die "meltano upgrade database failed: run it to see why"
 
 if [ -f .env ]; then
   echo ".env exists: left as it is"

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import typing as t
 import uuid
+from pathlib import Path
 
 import pytest
 
 from testkit.fake_nationalgas import FakeNationalGasProcess
 from testkit.influx import LocalInfluxDB, RemoteInfluxDB2, influxdb_from_env
+from testkit.processes import REPO_ROOT
+
+MELTANO = str(Path(sys.executable).parent / "meltano")
+PUBLICATION_IDS = ["PUBOB637", "PUBOB603", "PUBOB693"]
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -82,6 +91,45 @@ def fake_api(nationalgas_api: FakeNationalGasProcess) -> FakeNationalGasProcess:
     """The fake API reset for one test: clock at the start, no faults, counters at zero."""
     nationalgas_api.reset()
     return nationalgas_api
+
+
+@pytest.fixture(scope="session")
+def meltano_installed() -> None:
+    """The plugins are installed in the project's .meltano (quick when they already are)."""
+    subprocess.run(
+        [MELTANO, "install"], cwd=REPO_ROOT, check=True, capture_output=True, timeout=600
+    )
+
+
+@pytest.fixture
+def project_env(
+    tmp_path: Path,
+    meltano_installed: None,  # noqa: ARG001 (installs the plugins first)
+    influxdb: LocalInfluxDB | RemoteInfluxDB2,
+    bucket: str,
+    fake_api: FakeNationalGasProcess,
+) -> dict[str, str]:
+    """Environment of a Meltano run: fake API, this test's bucket, its own system database."""
+    empty_env = tmp_path / "empty.env"
+    empty_env.write_text("")
+    return {
+        **os.environ,
+        "TAP_NATIONALGAS_API_URL": fake_api.url,
+        "TAP_NATIONALGAS_START_DATE": FAKE_START_DATE,
+        "TAP_NATIONALGAS_END_DATE": FAKE_END_DATE,
+        "TAP_NATIONALGAS_PUBLICATION_IDS": json.dumps(PUBLICATION_IDS),
+        "TAP_NATIONALGAS_RETRY_INTERVAL": "1",
+        "INFLUXDB_URL": influxdb.url,
+        "INFLUXDB_TOKEN": influxdb.token,
+        "INFLUXDB_ORG": influxdb.org,
+        "INFLUXDB_BUCKET": bucket,
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path}/meltano.db",
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
+        "DATA_IMPORTS_LOG_DIR": str(tmp_path / "logs"),
+        "DATA_IMPORTS_LOCK_DIR": str(tmp_path / "locks"),
+        "TEST_ENV_FILE": str(empty_env),
+    }
 
 
 def tap_settings(api_url: str) -> dict[str, t.Any]:

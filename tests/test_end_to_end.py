@@ -4,62 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 import time
 import typing as t
 from pathlib import Path
 
-import pytest
-
 from testkit import expected
-from testkit.fixtures import FAKE_END_DATE, FAKE_NOW, FAKE_START_DATE
+from testkit.fixtures import FAKE_END_DATE, FAKE_NOW, FAKE_START_DATE, MELTANO, PUBLICATION_IDS
 from testkit.nationalgas_data import FLOW_GROUPS, GAS_QUALITY_SITES
 from testkit.processes import REPO_ROOT
 
 if t.TYPE_CHECKING:
     from testkit.fake_nationalgas import FakeNationalGasProcess
 
-MELTANO = str(Path(sys.executable).parent / "meltano")
 JOB = "nationalgas-to-influxdb"
 FLOWS_JOB = "nationalgas-flows"
 STATE_ID = "dev:tap-nationalgas-to-target-influxdb"
 FLOWS_STATE_ID = "dev:tap-nationalgas-flows-to-target-influxdb"
-PUBLICATION_IDS = ["PUBOB637", "PUBOB603", "PUBOB693"]
-
-
-@pytest.fixture(scope="session")
-def meltano_installed() -> None:
-    """The plugins are installed in the project's .meltano (quick when they already are)."""
-    subprocess.run(
-        [MELTANO, "install"], cwd=REPO_ROOT, check=True, capture_output=True, timeout=600
-    )
-
-
-@pytest.fixture
-def project_env(tmp_path, meltano_installed, influxdb, bucket, fake_api) -> dict[str, str]:
-    """Environment of a Meltano run: fake API, this test's bucket, its own system database."""
-    empty_env = tmp_path / "empty.env"
-    empty_env.write_text("")
-    return {
-        **os.environ,
-        "TAP_NATIONALGAS_API_URL": fake_api.url,
-        "TAP_NATIONALGAS_START_DATE": FAKE_START_DATE,
-        "TAP_NATIONALGAS_END_DATE": FAKE_END_DATE,
-        "TAP_NATIONALGAS_PUBLICATION_IDS": json.dumps(PUBLICATION_IDS),
-        "TAP_NATIONALGAS_RETRY_INTERVAL": "1",
-        "INFLUXDB_URL": influxdb.url,
-        "INFLUXDB_TOKEN": influxdb.token,
-        "INFLUXDB_ORG": influxdb.org,
-        "INFLUXDB_BUCKET": bucket,
-        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path}/meltano.db",
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
-        "DATA_IMPORTS_LOG_DIR": str(tmp_path / "logs"),
-        "DATA_IMPORTS_LOCK_DIR": str(tmp_path / "locks"),
-        "TEST_ENV_FILE": str(empty_env),
-    }
 
 
 def meltano(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

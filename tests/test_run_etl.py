@@ -1,0 +1,138 @@
+"""run-etl.sh after a kill, a stop, and on a new system database: the traps an operator meets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import typing as t
+from pathlib import Path
+
+from testkit.fixtures import MELTANO
+from testkit.processes import REPO_ROOT, wait_until
+
+if t.TYPE_CHECKING:
+    from testkit.fake_nationalgas import FakeNationalGasProcess
+
+SCRIPT = str(REPO_ROOT / "run-etl.sh")
+JOB = "nationalgas-to-influxdb"
+RUN_DIR = REPO_ROOT / ".meltano" / "run" / "target-influxdb"
+
+
+def start(env: dict[str, str], job: str = JOB) -> subprocess.Popen[str]:
+    """run-etl.sh in a session of its own, as cron starts it."""
+    return subprocess.Popen(
+        [SCRIPT, job],
+        cwd="/",
+        env={**env, "MELTANO": MELTANO},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def target_config_files() -> list[Path]:
+    """The config files Meltano writes for the target while a run is going on."""
+    return sorted(RUN_DIR.glob("target.*.config.json")) if RUN_DIR.exists() else []
+
+
+def start_a_hanging_run(env: dict[str, str], fake: FakeNationalGasProcess) -> subprocess.Popen:
+    """A run whose tap waits on an answer that does not come, once its target is configured."""
+    fake.queue_faults([{"path": "/publications/gasday", "hang": 60}])
+    before = set(target_config_files())
+    run = start(env)
+    wait_until(lambda: bool(set(target_config_files()) - before), "the target's config file", 60)
+    wait_until(lambda: fake.stats()["requests"].get("/publications/gasday", 0) >= 1, "the hang", 60)
+    return run
+
+
+def session_pids(session: int) -> list[int]:
+    """The processes of a session (its leader's pid), zombies left out."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[3]) == session:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def readable_by_others(root: Path) -> list[Path]:
+    """Files under ``root`` that users other than the owner can read."""
+    return [p for p in root.rglob("*") if p.is_file() and p.stat().st_mode & 0o044]
+
+
+def test_a_killed_run_leaves_no_token_readable_and_the_next_run_takes_over(
+    project_env, fake_api: FakeNationalGasProcess
+):
+    token = project_env["INFLUXDB_TOKEN"]
+    run = start_a_hanging_run(project_env, fake_api)
+    for pid in session_pids(run.pid):  # everything: run-etl.sh, meltano, the plugins
+        os.kill(pid, signal.SIGKILL)
+    run.communicate(timeout=30)
+    wait_until(lambda: not session_pids(run.pid), "the killed run's processes to go", 10)
+
+    meltano_dir = REPO_ROOT / ".meltano"
+    assert meltano_dir.stat().st_mode & 0o077 == 0
+    assert all(p.stat().st_mode & 0o077 == 0 for p in target_config_files())
+    exposed = [
+        p for p in readable_by_others(meltano_dir / "run") if token in p.read_text(errors="replace")
+    ]
+    assert exposed == []
+
+    fake_api.reset()
+    started = time.monotonic()
+    again = subprocess.run(
+        [SCRIPT, JOB],
+        cwd="/",
+        env={**project_env, "MELTANO": MELTANO},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "already running" not in again.stdout.lower()
+    assert time.monotonic() - started < 120
+
+
+def test_sigterm_is_passed_on_and_the_run_is_logged_as_stopped(
+    project_env, fake_api: FakeNationalGasProcess
+):
+    env = {**project_env, "DATA_IMPORTS_STOP_GRACE": "5"}
+    run = start_a_hanging_run(env, fake_api)
+    started = time.monotonic()
+    os.kill(run.pid, signal.SIGTERM)  # run-etl.sh alone, as cron's timeout does
+    out, _ = run.communicate(timeout=60)
+    assert run.returncode == 143, out[-3000:]
+    assert time.monotonic() - started < 30
+    log = (Path(project_env["DATA_IMPORTS_LOG_DIR"]) / "run-etl.log").read_text()
+    assert f"stopping {JOB}: SIGTERM received, passed on to the run" in log
+    assert f"{JOB} stopped by SIGTERM" in log
+    wait_until(lambda: not session_pids(run.pid), "the stopped run's processes to go", 10)
+
+    fake_api.reset()
+    again = subprocess.run(
+        [SCRIPT, JOB],
+        cwd="/",
+        env={**env, "MELTANO": MELTANO},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "another run" not in again.stdout
+
+
+def test_first_runs_of_two_jobs_at_once_on_a_new_system_database(project_env):
+    assert not Path(project_env["MELTANO_DATABASE_URI"].removeprefix("sqlite:///")).exists()
+    runs = [start(project_env, job) for job in (JOB, "nationalgas-flows")]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    for run, out in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, out[-3000:]
+        assert "MigrationError" not in out
