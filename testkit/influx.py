@@ -77,8 +77,6 @@ bind-address = "127.0.0.1:{rpc_port}"
 class LocalInfluxDB:
     """Debian's influxd behind the 2.x write proxy, on loopback, in a temporary folder."""
 
-    local = True
-
     def __init__(self, workdir: Path, token: str = "testkit-token", org: str = "testkit") -> None:
         """Prepare ports and paths; nothing starts before :meth:`start`."""
         self.workdir = workdir
@@ -158,10 +156,6 @@ class LocalInfluxDB:
         with urllib.request.urlopen(f"{self.raw_url}/query", data=data, timeout=30):
             pass
 
-    def measurements(self, bucket: str) -> list[str]:
-        """Names of the measurements in a bucket."""
-        return [row[0] for s in self.query(bucket, "SHOW MEASUREMENTS") for row in s["values"]]
-
     def field_types(self, bucket: str, measurement: str) -> dict[str, str]:
         """Field key -> stored type (float, integer, boolean, string)."""
         series = self.query(bucket, f"SHOW FIELD KEYS FROM {quote_ident(measurement)}")
@@ -214,8 +208,6 @@ class LocalInfluxDB:
 class RemoteInfluxDB2:
     """A real InfluxDB 2.x named by the environment; buckets made here are deleted at close."""
 
-    local = False
-
     def __init__(self, url: str, token: str, org: str) -> None:
         """Connect with the official client."""
         from influxdb_client import InfluxDBClient  # noqa: PLC0415
@@ -229,12 +221,6 @@ class RemoteInfluxDB2:
         self._buckets.append(
             self._client.buckets_api().create_bucket(bucket_name=name, org=self.org)
         )
-
-    def measurements(self, bucket: str) -> list[str]:
-        """Names of the measurements in a bucket."""
-        flux = f'import "influxdata/influxdb/schema"\nschema.measurements(bucket: "{bucket}")'
-        tables = self._client.query_api().query(flux, org=self.org)
-        return [str(r.get_value()) for table in tables for r in table.records]
 
     def points(self, bucket: str, measurement: str) -> list[Point]:
         """Every point of one measurement, oldest first."""

@@ -294,32 +294,3 @@ def test_bad_settings_are_refused(tmp_path, tap_config, setting, value):
     run = run_tap(tmp_path, {**tap_config, setting: value})
     assert run.returncode != 0
     assert setting in run.log
-
-
-@pytest.mark.parametrize(
-    ("moment", "gas_day"),
-    [
-        ("2026-01-15T04:59:00+00:00", "2026-01-14"),  # GMT: the gas day starts at 05:00 UTC
-        ("2026-01-15T05:00:00+00:00", "2026-01-15"),
-        ("2026-07-15T03:59:00+00:00", "2026-07-14"),  # BST: at 04:00 UTC
-        ("2026-07-15T04:00:00+00:00", "2026-07-15"),
-        ("2026-07-15T05:00:00+01:00", "2026-07-15"),
-    ],
-)
-def test_gas_day_runs_05_00_to_05_00_uk_time(moment, gas_day):
-    assert values.gas_day(dt.datetime.fromisoformat(moment)).isoformat() == gas_day
-
-
-def test_values_are_cleaned():
-    assert values.number(" 39.41 ") == values.number(39.41) == values.number("39.41")
-    assert values.number("") is None
-    assert values.number(None) is None
-    assert values.text("  ") is None
-    assert values.instant("2026-08-11T07:59:24+01:00") == dt.datetime(
-        2026, 8, 11, 6, 59, 24, tzinfo=UTC
-    )
-    assert values.instant("2026-08-11T07:59:24") == dt.datetime(2026, 8, 11, 6, 59, 24, tzinfo=UTC)
-    with pytest.raises(values.BadValueError):
-        values.number("n/a")
-    with pytest.raises(values.BadValueError):
-        values.number("NaN")

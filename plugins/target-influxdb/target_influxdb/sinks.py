@@ -5,19 +5,18 @@ from __future__ import annotations
 import typing as t
 
 import fastjsonschema
-from singer_sdk.exceptions import ConfigValidationError, InvalidJSONSchema, InvalidRecord
+from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
 
-from target_influxdb.lineprotocol import PointEncoder, RecordError, StreamMapping, schema_types
+from target_influxdb.lineprotocol import PointEncoder, RecordError
+from target_influxdb.mapping import resolve_mapping
 
 if t.TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     from target_influxdb.target import TargetInfluxDB
-
-DATE_FORMATS = frozenset({"date-time", "date"})
 
 
 class FastJSONSchemaValidator(BaseJSONSchemaValidator):
@@ -37,49 +36,6 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
             self._validate(record)
         except fastjsonschema.JsonSchemaValueException as exc:
             raise InvalidRecord(f"Record Message Validation Error: {exc.message}", record) from exc
-
-
-def is_time_property(prop: Mapping[str, t.Any] | None) -> bool:
-    """Return True when a schema property holds a date or date-time string."""
-    if not prop:
-        return False
-    options = [prop, *(prop.get("anyOf") or ())]
-    return any(o.get("format") in DATE_FORMATS and "string" in schema_types(o) for o in options)
-
-
-def resolve_mapping(
-    stream_name: str,
-    schema: Mapping[str, t.Any],
-    key_properties: Sequence[str],
-    bookmark_properties: Sequence[str],
-    configured: Mapping[str, t.Any],
-) -> StreamMapping:
-    """Resolve a stream's measurement, tags and timestamp from its mapping and schema.
-
-    Raises:
-        ConfigValidationError: when the mapping names a property the stream lacks.
-    """
-    properties = schema.get("properties") or {}
-    timestamp = configured.get("timestamp") or next(
-        (p for p in (*bookmark_properties, *key_properties) if is_time_property(properties.get(p))),
-        None,
-    )
-    tags = configured.get("tags")
-    if tags is None:
-        tags = [k for k in key_properties if k != timestamp]
-    unknown = [name for name in (*tags, timestamp) if name and name not in properties]
-    if unknown:
-        msg = (
-            f"mappings.{stream_name} names properties that stream {stream_name!r} does not "
-            f"have: {', '.join(unknown)} (it has: {', '.join(properties) or 'none'})"
-        )
-        raise ConfigValidationError(msg, errors=[msg])
-    return StreamMapping(
-        measurement=configured.get("measurement") or stream_name,
-        tags=tuple(tags),
-        timestamp=timestamp,
-        exclude=frozenset(configured.get("exclude") or ()),
-    )
 
 
 class InfluxDBSink(BatchSink):
@@ -105,7 +61,6 @@ class InfluxDBSink(BatchSink):
         self._encoder = PointEncoder(stream_name, schema, mapping, self.config.get("static_tags"))
         self._known_properties = frozenset(schema.get("properties") or ())
         self._untimed_fails = mapping.timestamp is None and self.config["untimed_streams"] == "fail"
-        self.points_written = 0
         self.logger.info(
             "Stream %r -> measurement %r, tags %s, timestamp %s",
             stream_name,
@@ -154,7 +109,6 @@ class InfluxDBSink(BatchSink):
         if not points:
             return
         where = self._writer.write(self.stream_name, points)
-        self.points_written += len(points)
         self.logger.info("Wrote %d points of stream %r to %s", len(points), self.stream_name, where)
 
     @override

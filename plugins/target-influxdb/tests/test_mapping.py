@@ -1,0 +1,43 @@
+"""A stream's measurement, tags and timestamp, from its mapping and its schema."""
+
+from __future__ import annotations
+
+import pytest
+from singer_sdk.exceptions import ConfigValidationError
+
+from target_influxdb.lineprotocol import StreamMapping
+from target_influxdb.mapping import is_time_property, resolve_mapping
+
+
+def test_default_mapping_uses_replication_key_then_date_time_key():
+    props = {
+        "properties": {"id": {"type": "string"}, "t": {"type": "string", "format": "date-time"}}
+    }
+    by_bookmark = resolve_mapping("s", props, ["id"], ["t"], {})
+    by_key = resolve_mapping("s", props, ["id", "t"], [], {})
+    assert by_bookmark == by_key == StreamMapping("s", ("id",), "t")
+
+
+def test_configured_mapping_wins_and_unknown_properties_are_named():
+    props = {"properties": {"id": {"type": "string"}, "t": {"type": "string"}}}
+    mapping = resolve_mapping(
+        "s", props, ["id"], [], {"measurement": "m", "tags": [], "timestamp": "t"}
+    )
+    assert mapping == StreamMapping("m", (), "t")
+    with pytest.raises(ConfigValidationError, match=r"mappings\.s names properties .*: nope"):
+        resolve_mapping("s", props, ["id"], [], {"tags": ["nope"]})
+
+
+@pytest.mark.parametrize(
+    ("prop", "is_time"),
+    [
+        ({"type": "string", "format": "date-time"}, True),
+        ({"type": ["string", "null"], "format": "date"}, True),
+        ({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]}, True),
+        ({"type": "string"}, False),
+        ({"type": "integer", "format": "date-time"}, False),
+        (None, False),
+    ],
+)
+def test_time_properties_are_strings_of_a_date_format(prop, is_time):
+    assert is_time_property(prop) is is_time
