@@ -49,7 +49,8 @@ class TapNationalGas(Tap):
             default=DEFAULT_PUBLICATION_IDS,
             description=(
                 "Data items (PUBOB ids) read by the publications stream. Default: NTS demand "
-                "actual, system average price, opening linepack and the 13 LDZ calorific values."
+                "actual, system average price, opening linepack and the 13 LDZ calorific values. "
+                "An empty list reads none."
             ),
         ),
         th.Property(

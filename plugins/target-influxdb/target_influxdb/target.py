@@ -48,10 +48,15 @@ class TargetInfluxDB(Target):
             ),
         ),
         th.Property(
-            "token", th.StringType, secret=True, description="API token with write access."
+            "token",
+            th.StringType,
+            secret=True,
+            description="API token with write access to the bucket. Required with `url`.",
         ),
-        th.Property("org", th.StringType, description="Organization name or ID."),
-        th.Property("bucket", th.StringType, description="Bucket name or ID."),
+        th.Property(
+            "org", th.StringType, description="Organization name or ID. Required with `url`."
+        ),
+        th.Property("bucket", th.StringType, description="Bucket name or ID. Required with `url`."),
         th.Property(
             "batch_size",
             th.IntegerType,
@@ -93,7 +98,10 @@ class TargetInfluxDB(Target):
             "static_tags",
             th.ObjectType(additional_properties=th.StringType),
             default={},
-            description='Tags added to every point, e.g. {"source": "nationalgas"}.',
+            description=(
+                'Tags added to every point, e.g. {"source": "nationalgas"}. A record\'s own tag '
+                "of the same name wins."
+            ),
         ),
         th.Property(
             "mappings",

@@ -1,0 +1,147 @@
+"""Keep every setting's facts in one home: the plugin's config schema.
+
+From each plugin's own settings (``config_jsonschema``), this writes:
+
+- the settings table of the plugin's README (the rows of ``<plugin> --about --format=markdown``
+  for the plugin's own settings, between ``<!-- settings:start -->`` and ``<!-- settings:end -->``);
+- the ``settings:`` list of the plugin in ``meltano.yml``: name, kind, description, ``sensitive``
+  for secrets and the options of a setting with allowed values. Defaults stay in the plugin;
+  ``meltano.yml`` gives only the project's own values, under ``config:``.
+
+Run ``.venv/bin/python scripts/sync_settings.py`` after changing a setting;
+``--check`` (what the tests run) exits 1 and names the files that differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import subprocess
+import sys
+import typing as t
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.scalarstring import FoldedScalarString
+
+ROOT = Path(__file__).resolve().parent.parent
+START, END = "<!-- settings:start -->", "<!-- settings:end -->"
+# Meltano 4.4's `decimal` kind fails on a value from an environment variable, so settings that
+# the plugins take as numbers are whole seconds in meltano.yml; the plugins accept fractions.
+KINDS = {"string": "string", "integer": "integer", "number": "integer", "boolean": "boolean"}
+KINDS |= {"array": "array", "object": "object"}
+FORMAT_KINDS = {"date-time": "date_iso8601", "date": "date_iso8601"}
+
+
+class Plugin(t.NamedTuple):
+    """A plugin of this project: its Meltano name, package folder and class."""
+
+    name: str
+    kind: str
+    folder: str
+    load: t.Callable[[], dict[str, t.Any]]
+
+
+def _tap_schema() -> dict[str, t.Any]:
+    from tap_nationalgas.tap import TapNationalGas  # noqa: PLC0415
+
+    return TapNationalGas.config_jsonschema
+
+
+def _target_schema() -> dict[str, t.Any]:
+    from target_influxdb.target import TargetInfluxDB  # noqa: PLC0415
+
+    return TargetInfluxDB.config_jsonschema
+
+
+PLUGINS = (
+    Plugin("tap-nationalgas", "extractors", "plugins/tap-nationalgas", _tap_schema),
+    Plugin("target-influxdb", "loaders", "plugins/target-influxdb", _target_schema),
+)
+
+
+def readme_table(plugin: Plugin) -> str:
+    """The plugin's own rows of the settings table its ``--about`` prints."""
+    own = set(plugin.load()["properties"])
+    about = subprocess.run(
+        [str(Path(sys.executable).parent / plugin.name), "--about", "--format=markdown"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    table = about.split("## Settings", 1)[1].strip().split("\n\n", 1)[0].splitlines()
+    rows = [r for r in table[2:] if r.split("|")[1].strip() in own]
+    return "\n".join([*table[:2], *rows])
+
+
+def with_table(text: str, table: str) -> str:
+    """A README with its settings table replaced."""
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{table}\n{END}{tail}"
+
+
+def meltano_settings(plugin: Plugin) -> list[dict[str, t.Any]]:
+    """The ``settings:`` entries of a plugin in meltano.yml, from its schema."""
+    entries = []
+    for name, prop in plugin.load()["properties"].items():
+        types = prop.get("type") or "string"
+        main = next(x for x in ([types] if isinstance(types, str) else types) if x != "null")
+        entry: dict[str, t.Any] = {"name": name}
+        if "enum" in prop:
+            entry["kind"] = "options"
+            entry["options"] = [
+                {"label": str(v), "value": v} for v in prop["enum"] if v is not None
+            ]
+        else:
+            entry["kind"] = FORMAT_KINDS.get(prop.get("format", ""), KINDS[main])
+        if prop.get("secret"):
+            entry["sensitive"] = True
+        description = prop.get("description", "")
+        entry["description"] = (
+            FoldedScalarString(description) if len(description) > 80 else description  # noqa: PLR2004
+        )
+        entries.append(entry)
+    return entries
+
+
+def synced_meltano_yml(text: str) -> str:
+    """meltano.yml with every plugin's settings list written from its schema."""
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 90
+    yaml.indent(mapping=2, sequence=2, offset=0)
+    project = yaml.load(text)
+    for plugin in PLUGINS:
+        entry = next(p for p in project["plugins"][plugin.kind] if p["name"] == plugin.name)
+        entry["settings"] = meltano_settings(plugin)
+    out = io.StringIO()
+    yaml.dump(project, out)
+    return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write, or with ``--check`` compare, the generated parts."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare only; exit 1 on a change")
+    args = parser.parse_args(argv)
+    wanted: dict[Path, str] = {}
+    for plugin in PLUGINS:
+        readme = ROOT / plugin.folder / "README.md"
+        wanted[readme] = with_table(readme.read_text(), readme_table(plugin))
+    meltano_yml = ROOT / "meltano.yml"
+    wanted[meltano_yml] = synced_meltano_yml(meltano_yml.read_text())
+    stale = [path for path, text in wanted.items() if path.read_text() != text]
+    if args.check:
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} differs from the plugins' settings: run {__file__}")
+        return 1 if stale else 0
+    for path in stale:
+        path.write_text(wanted[path])
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
