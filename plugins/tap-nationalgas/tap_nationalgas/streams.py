@@ -615,3 +615,13 @@ class PublicationCatalogueStream(NationalGasStream):
     @override
     def records_from(self, payload: object) -> Iterable[dict]:
         yield from catalogue_entries(payload)
+
+
+STREAMS: tuple[type[NationalGasStream], ...] = (
+    GasQualityStream,
+    GasQualityHistoryStream,
+    InstantaneousFlowsStream,
+    PublicationsStream,
+    PublicationCatalogueStream,
+)
+"""Every stream of the tap, in the order it syncs them: the one list to add a stream to."""

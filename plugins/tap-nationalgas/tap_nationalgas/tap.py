@@ -119,13 +119,7 @@ class TapNationalGas(Tap):
 
     @override
     def discover_streams(self) -> list[streams.NationalGasStream]:
-        return [
-            streams.GasQualityStream(self),
-            streams.GasQualityHistoryStream(self),
-            streams.InstantaneousFlowsStream(self),
-            streams.PublicationsStream(self),
-            streams.PublicationCatalogueStream(self),
-        ]
+        return [stream(self) for stream in streams.STREAMS]
 
 
 if __name__ == "__main__":

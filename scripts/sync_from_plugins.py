@@ -1,6 +1,8 @@
-"""Keep every setting's facts in one home: the plugin's config schema.
+"""Keep each fact in one home, the plugins' code, and write what repeats it.
 
-From each plugin's own settings (``config_jsonschema``), this writes:
+From the tap's list of streams (``tap_nationalgas.streams.STREAMS``), this writes the stream
+table of the tap's README (between ``<!-- streams:start -->`` and ``<!-- streams:end -->``).
+From each plugin's own settings (``config_jsonschema``), it writes:
 
 - the settings table of the plugin's README (the rows of ``<plugin> --about --format=markdown``
   for the plugin's own settings, between ``<!-- settings:start -->`` and ``<!-- settings:end -->``);
@@ -8,7 +10,7 @@ From each plugin's own settings (``config_jsonschema``), this writes:
   for secrets and the options of a setting with allowed values. Defaults stay in the plugin;
   ``meltano.yml`` gives only the project's own values, under ``config:``.
 
-Run ``.venv/bin/python scripts/sync_settings.py`` after changing a setting;
+Run ``.venv/bin/python scripts/sync_from_plugins.py`` after changing a stream or a setting;
 ``--check`` (what the tests run) exits 1 and names the files that differ.
 """
 
@@ -25,7 +27,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import FoldedScalarString
 
 ROOT = Path(__file__).resolve().parent.parent
-START, END = "<!-- settings:start -->", "<!-- settings:end -->"
+SETTINGS = ("<!-- settings:start -->", "<!-- settings:end -->")
+STREAMS = ("<!-- streams:start -->", "<!-- streams:end -->")
 # Meltano 4.4's `decimal` kind fails on a value from an environment variable, so settings that
 # the plugins take as numbers are whole seconds in meltano.yml; the plugins accept fractions.
 KINDS = {"string": "string", "integer": "integer", "number": "integer", "boolean": "boolean"}
@@ -75,11 +78,33 @@ def readme_table(plugin: Plugin) -> str:
     return "\n".join([*table[:2], *rows])
 
 
-def with_table(text: str, table: str) -> str:
-    """A README with its settings table replaced."""
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{table}\n{END}{tail}"
+def with_table(text: str, table: str, markers: tuple[str, str] = SETTINGS) -> str:
+    """A README with the table between two markers replaced."""
+    start, end = markers
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{table}\n{end}{tail}"
+
+
+def streams_table() -> str:
+    """The tap's streams: what each reads, its keys and its fields."""
+    from tap_nationalgas.streams import STREAMS as TAP_STREAMS  # noqa: PLC0415
+
+    def names(values: t.Iterable[str]) -> str:
+        return ", ".join(f"`{v}`" for v in values) or "(none)"
+
+    rows = [
+        "| stream | what it reads | primary key | replication key | fields |",
+        "|---|---|---|---|---|",
+    ]
+    for stream in t.cast("tuple[t.Any, ...]", TAP_STREAMS):  # class attributes, not properties
+        summary = (stream.__doc__ or "").strip().splitlines()[0].replace("``", "`")
+        rows.append(
+            f"| `{stream.name}` | {summary} | {names(stream.primary_keys or ())} | "
+            f"{names([stream.replication_key] if stream.replication_key else [])} | "
+            f"{names(stream.schema['properties'])} |"
+        )
+    return "\n".join(rows)
 
 
 def meltano_settings(plugin: Plugin) -> list[dict[str, t.Any]]:
@@ -130,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     for plugin in PLUGINS:
         readme = ROOT / plugin.folder / "README.md"
         wanted[readme] = with_table(readme.read_text(), readme_table(plugin))
+    tap_readme = ROOT / PLUGINS[0].folder / "README.md"
+    wanted[tap_readme] = with_table(wanted[tap_readme], streams_table(), STREAMS)
     meltano_yml = ROOT / "meltano.yml"
     wanted[meltano_yml] = synced_meltano_yml(meltano_yml.read_text())
     stale = [path for path, text in wanted.items() if path.read_text() != text]

@@ -1,4 +1,5 @@
-"""Each setting has one home, the plugin's schema: README tables and meltano.yml follow it."""
+"""Each stream and setting has one home, the plugins' code: the README tables and meltano.yml
+follow it."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from testkit.processes import REPO_ROOT
 
 def test_readme_tables_and_meltano_yml_are_written_from_the_plugins(capsys):
     spec = importlib.util.spec_from_file_location(
-        "sync_settings", REPO_ROOT / "scripts" / "sync_settings.py"
+        "sync_from_plugins", REPO_ROOT / "scripts" / "sync_from_plugins.py"
     )
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["sync_settings"] = module
+    sys.modules["sync_from_plugins"] = module
     spec.loader.exec_module(module)
     assert module.main(["--check"]) == 0, capsys.readouterr().out
