@@ -5,7 +5,8 @@ part of the 2.x API a writer uses, in 2.x's words: ``POST /api/v2/write`` (token
 bucket, precision, gzip; 400/401/404/422/503 with ``{"code", "message"}`` bodies),
 ``GET /health`` and ``GET|HEAD /ping``. Faults can be queued for the next writes through
 ``POST /__faults`` (``[{"status": 503, "retry_after": 1}, {"hang": 5}, {"html": true}]``;
-``html`` answers a web page, status 200 unless ``status`` says); ``GET /__faults``
+``html`` answers a web page, status 200 unless ``status`` says; faults apply to writes that carry
+points, not to the empty write of a start-up check); ``GET /__faults``
 reports the queue and the write counters; ``DELETE /__faults`` clears the queue and the counters.
 
 Run: ``python -m testkit.influx_proxy --port 0 --upstream http://127.0.0.1:8086 --token T``.
@@ -154,7 +155,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _write(self, body: bytes) -> None:
         state = self.server.state
-        fault = state.next_fault()
+        fault = state.next_fault() if body else None  # a start-up check's empty write: no fault
         if fault and fault.get("hang"):
             time.sleep(float(fault["hang"]))
         elif fault and fault.get("html"):

@@ -3,19 +3,19 @@ follow it."""
 
 from __future__ import annotations
 
-import importlib.util
+import subprocess
 import sys
 
 from testkit.processes import REPO_ROOT
 
 
-def test_readme_tables_and_meltano_yml_are_written_from_the_plugins(capsys):
-    spec = importlib.util.spec_from_file_location(
-        "sync_from_plugins", REPO_ROOT / "scripts" / "sync_from_plugins.py"
+def test_readme_tables_and_meltano_yml_are_written_from_the_plugins():
+    # a fresh interpreter: the SDK's test suites add their own settings to the plugin classes
+    check = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "sync_from_plugins.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sync_from_plugins"] = module
-    spec.loader.exec_module(module)
-    assert module.main(["--check"]) == 0, capsys.readouterr().out
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -1,5 +1,5 @@
 """Run the tap: ``python -m tap_nationalgas``."""
 
-from tap_nationalgas.tap import TapNationalGas
+from tap_nationalgas.tap import main
 
-TapNationalGas.cli()
+main()

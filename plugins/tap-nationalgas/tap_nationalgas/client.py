@@ -9,7 +9,9 @@ import typing as t
 from collections import deque
 from dataclasses import dataclass
 
-from singer_sdk.exceptions import FatalAPIError
+import backoff
+import requests
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator
 from singer_sdk.streams import RESTStream
@@ -21,13 +23,42 @@ from tap_nationalgas import gaps, values
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable
 
-    import requests
     from singer_sdk.helpers.types import Context
     from singer_sdk.streams.rest import PageContext
 
 
 class ResponseError(FatalAPIError):
     """The API answered, but not with what the endpoint documents."""
+
+
+class UnreachableError(FatalAPIError):
+    """The API could not be reached at all."""
+
+
+_ANSWERED = {"api": False}
+"""Whether the API has answered once in this run: until it has, a host that does not resolve
+or a refused connection is final, since waiting cannot help."""
+
+
+def gives_up(error: BaseException) -> bool:
+    """True for a failure no wait can mend: no host, or a refused first connection of a run."""
+    return (
+        not _ANSWERED["api"]
+        and isinstance(error, requests.exceptions.ConnectionError)
+        and connection_cause(error) in {"name does not resolve", "connection refused"}
+    )
+
+
+def connection_cause(error: BaseException) -> str:
+    """A short cause of a connection failure: name does not resolve, refused, timed out."""
+    text = repr(error)
+    if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
+        return "name does not resolve"
+    if "Connection refused" in text or "ConnectionRefused" in text:
+        return "connection refused"
+    if isinstance(error, requests.exceptions.Timeout):
+        return "no answer in time"
+    return type(error).__name__
 
 
 def retry_after_seconds(error: object) -> float | None:
@@ -103,6 +134,43 @@ class NationalGasStream(RESTStream[Page]):
     @override
     def backoff_max_tries(self) -> int:
         return int(self.config["max_retries"]) + 1
+
+    @override
+    def request_decorator(self, func: t.Callable) -> t.Callable:
+        """Retry as the SDK does, but not where waiting cannot help; name the cause at the end."""
+        retried = backoff.on_exception(
+            self.backoff_wait_generator,
+            (
+                ConnectionResetError,
+                RetriableAPIError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ConnectionError,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ),
+            max_tries=self.backoff_max_tries,
+            on_backoff=self.backoff_handler,
+            jitter=self.backoff_jitter,
+            logger=self.logger,
+            giveup=gives_up,
+        )(func)
+
+        def request(*args: t.Any, **kwargs: t.Any) -> requests.Response:  # noqa: ANN401
+            try:
+                response = retried(*args, **kwargs)
+            except requests.exceptions.RequestException as exc:
+                raise self.unreachable(exc) from None
+            _ANSWERED["api"] = True
+            return t.cast("requests.Response", response)
+
+        return request
+
+    def unreachable(self, error: BaseException) -> UnreachableError:
+        """The error that says the API could not be reached, and why."""
+        return UnreachableError(
+            f"could not reach {self.url_base} ({connection_cause(error)}); check the network, "
+            "or the `api_url` setting"
+        )
 
     @override
     def backoff_wait_generator(self) -> Generator[float, t.Any, None]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from typing_extensions import override
 
-from tap_nationalgas import streams
+from tap_nationalgas import streams, values
 
 DEFAULT_PUBLICATION_IDS = [
     "PUBOB637",  # Demand Actual, NTS, D+1
@@ -122,5 +126,21 @@ class TapNationalGas(Tap):
         return [stream(self) for stream in streams.STREAMS]
 
 
+EXPECTED_FAILURES = (FatalAPIError, RetriableAPIError, values.BadValueError)
+"""Failures this tap names in one sentence: the API unreachable, an error status after every
+retry, an answer that is not what the endpoint documents."""
+
+
+def main() -> None:
+    """Run the tap; an expected failure ends it with one ERROR line, a traceback only in debug."""
+    logger = logging.getLogger(TapNationalGas.name)
+    try:
+        code = TapNationalGas.cli.main(standalone_mode=False)
+    except EXPECTED_FAILURES as exc:
+        logger.error("%s", exc, exc_info=logger.isEnabledFor(logging.DEBUG))  # noqa: TRY400 (one line)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":
-    TapNationalGas.cli()
+    main()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import typing as t
 
 import pytest
+import requests
 
-from tap_nationalgas import values
+from tap_nationalgas import client, values
 from testkit.fake_nationalgas import FakeState
 from testkit.fixtures import FAKE_NOW, FAKE_START_DATE
 from testkit.nationalgas_data import FLOW_GROUPS, GAS_QUALITY_SITES, NationalGasData
@@ -281,12 +283,59 @@ def test_an_unknown_publication_id_fails_naming_it_and_the_setting(tmp_path, tap
     assert "check the setting `publication_ids`" in run.log
 
 
-def test_an_unreachable_api_fails_naming_the_url(tmp_path, tap_config):
-    config = {**tap_config, "api_url": "http://127.0.0.1:9/operationaldata/v1", "max_retries": 0}
+@pytest.mark.parametrize(
+    ("url", "cause"),
+    [
+        ("http://127.0.0.1:9/operationaldata/v1", "connection refused"),
+        ("http://no-such-host.invalid/operationaldata/v1", "name does not resolve"),
+    ],
+)
+def test_an_unreachable_api_fails_at_once_naming_the_url_and_cause(
+    tmp_path, tap_config, url, cause
+):
+    config = {**tap_config, "api_url": url, "max_retries": 5, "retry_interval": 2}
+    started = time.monotonic()
     run = run_tap(tmp_path, config)
-    assert run.returncode != 0
-    assert "127.0.0.1" in run.log
-    assert "port=9" in run.log
+    assert run.returncode == 1
+    assert time.monotonic() - started < 20  # five retries would wait 62 s
+    last = run.log.strip().splitlines()[-1]
+    assert last.endswith(
+        f"| ERROR    | tap-nationalgas                | could not reach {url} ({cause}); check "
+        "the network, or the `api_url` setting"
+    )
+    assert "Traceback" not in run.log
+
+
+@pytest.mark.parametrize(
+    ("error", "cause", "final"),
+    [
+        (
+            (
+                "HTTPSConnectionPool(host='api.example', port=443): Max retries exceeded (Caused "
+                "by NameResolutionError(\"Failed to resolve 'api.example' ([Errno -2] Name or "
+                'service not known)"))'
+            ),
+            "name does not resolve",
+            True,
+        ),
+        (
+            (
+                "HTTPConnectionPool(host='127.0.0.1', port=9): Max retries exceeded (Caused by "
+                "NewConnectionError('[Errno 111] Connection refused'))"
+            ),
+            "connection refused",
+            True,
+        ),
+        ("('Connection aborted.', RemoteDisconnected('closed'))", "ConnectionError", False),
+    ],
+)
+def test_what_no_wait_can_mend_is_not_retried(monkeypatch, error, cause, final):
+    monkeypatch.setitem(client._ANSWERED, "api", value=False)  # the first request of a run
+    failure = requests.exceptions.ConnectionError(error)
+    assert client.connection_cause(failure) == cause
+    assert client.gives_up(failure) is final
+    monkeypatch.setitem(client._ANSWERED, "api", value=True)  # later in a run, all failures wait
+    assert client.gives_up(failure) is False
 
 
 @pytest.mark.parametrize(("setting", "value"), [("history_window_days", 3), ("lookback_days", -1)])

@@ -1,5 +1,5 @@
 """Run the target: ``python -m target_influxdb``."""
 
-from target_influxdb.target import TargetInfluxDB
+from target_influxdb.target import main
 
-TargetInfluxDB.cli()
+main()

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import typing as t
 from functools import cached_property
 
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import ConfigValidationError, InvalidRecord
 from singer_sdk.target_base import Target
 from typing_extensions import override
 
+from target_influxdb.lineprotocol import RecordError
 from target_influxdb.reader import FloatSingerReader
 from target_influxdb.sinks import InfluxDBSink
-from target_influxdb.writers import FileWriter, InfluxDBWriter, LineWriter
+from target_influxdb.writers import FileWriter, InfluxDBWriter, WriteError
 
 STREAM_MAPPING = th.ObjectType(
     th.Property("measurement", th.StringType, description="Measurement name."),
@@ -138,9 +141,12 @@ class TargetInfluxDB(Target):
             if missing:
                 msg = f"`url` is set, so these settings are required too: {', '.join(missing)}"
                 raise ConfigValidationError(msg, errors=[msg])
+            writer = self.writer
+            if isinstance(writer, InfluxDBWriter):
+                writer.check()  # before any data: a wrong URL, token or bucket fails in seconds
 
     @cached_property
-    def writer(self) -> LineWriter:
+    def writer(self) -> FileWriter | InfluxDBWriter:
         """Return the destination shared by every sink: InfluxDB, or files."""
         config = self.config
         if not config.get("url"):
@@ -171,5 +177,21 @@ class TargetInfluxDB(Target):
         super()._process_schema_message(message_dict)
 
 
+EXPECTED_FAILURES = (WriteError, RecordError, InvalidRecord)
+"""Failures this target names in one sentence: InfluxDB unreachable or refusing, a record that
+cannot become a point."""
+
+
+def main() -> None:
+    """Run the target; an expected failure ends it with one ERROR line (a traceback in debug)."""
+    logger = logging.getLogger(TargetInfluxDB.name)
+    try:
+        code = TargetInfluxDB.cli.main(standalone_mode=False)
+    except EXPECTED_FAILURES as exc:
+        logger.error("%s", exc, exc_info=logger.isEnabledFor(logging.DEBUG))  # noqa: TRY400 (one line)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":
-    TargetInfluxDB.cli()
+    main()

@@ -7,7 +7,12 @@ import json
 import logging
 import os
 import re
+import socket
+import ssl
 import typing as t
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 from influxdb_client import InfluxDBClient
@@ -112,6 +117,8 @@ class InfluxDBWriter:
         """Create the client; nothing is sent until the first write."""
         self.url, self.org, self.bucket = url.rstrip("/"), org, bucket
         self._token = token
+        self._timeout = timeout
+        self._ssl = None if verify_ssl else ssl._create_unverified_context()  # noqa: S323, SLF001
         self._max_retries = max_retries
         retries = BoundedRetry(
             total=max_retries,
@@ -131,6 +138,58 @@ class InfluxDBWriter:
             retries=retries,
         )
         self._write_service = WriteService(self._client.api_client)
+
+    def check(self) -> None:
+        """Check, before any data, that InfluxDB answers, takes the token and has the bucket.
+
+        An empty write is checked the way InfluxDB checks a real one (the token, the org and
+        the bucket first) and then refused for being empty, so nothing is written.
+
+        Raises:
+            WriteError: naming the URL, org or bucket at fault, and what to change.
+        """
+        timeout = min(self._timeout, 10.0)
+        status, headers = self._probe("GET", "/ping", None, timeout)
+        if status != ACKNOWLEDGED:
+            raise WriteError(self._redact(self._not_influxdb(status, headers) + " (at /ping)"))
+        query = urllib.parse.urlencode({"org": self.org, "bucket": self.bucket, "precision": "s"})
+        status, headers = self._probe("POST", f"/api/v2/write?{query}", b"", timeout)
+        if status in {400, ACKNOWLEDGED}:  # 400: "writing requires points", all else was fine
+            return
+        if status == 429 or status >= 500:  # noqa: PLR2004 (busy or starting: writes will retry)
+            return
+        template = _API_ERRORS.get(status)
+        if template is None:
+            raise WriteError(self._redact(self._not_influxdb(status, headers)))
+        raise WriteError(
+            self._redact(
+                template.format(
+                    url=self.url, org=self.org, bucket=self.bucket, message="at start-up"
+                )
+            )
+        )
+
+    def _probe(
+        self, method: str, path: str, body: bytes | None, timeout: float
+    ) -> tuple[int, t.Mapping[str, str]]:
+        request = urllib.request.Request(  # noqa: S310 (the configured InfluxDB URL)
+            f"{self.url}{path}",
+            data=body,
+            method=method,
+            headers={"Authorization": f"Token {self._token}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout, context=self._ssl) as answer:  # noqa: S310
+                return int(answer.status), dict(answer.headers.items())
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), dict(exc.headers.items())
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            msg = (
+                f"could not reach InfluxDB at {self.url} ({_cause(reason)}): start InfluxDB, or "
+                "check INFLUXDB_URL (the `url` setting)"
+            )
+            raise WriteError(self._redact(msg)) from None
 
     def write(self, stream_name: str, points: Points) -> str:
         """Write one batch; raise :class:`WriteError` unless InfluxDB acknowledged it.
@@ -191,6 +250,18 @@ class InfluxDBWriter:
 
     def _redact(self, message: str) -> str:
         return message.replace(self._token, "***") if self._token else message
+
+
+def _cause(reason: object) -> str:
+    """A short cause of a failed connection."""
+    text = str(reason)
+    if isinstance(reason, ConnectionRefusedError) or "refused" in text.lower():
+        return "connection refused"
+    if isinstance(reason, socket.gaierror) or "Name or service not known" in text:
+        return "name does not resolve"
+    if isinstance(reason, TimeoutError) or "timed out" in text:
+        return "no answer in time"
+    return text
 
 
 def _error_message(exc: ApiException) -> str:

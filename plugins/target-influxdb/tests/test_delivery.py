@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
+import time
 import typing as t
 import urllib.request
 
@@ -346,9 +346,35 @@ def test_missing_connection_settings_are_named(tmp_path):
     assert "`url` is set, so these settings are required too: token, org, bucket" in run.log
 
 
-def test_unreachable_influxdb_is_named(tmp_path, target_config):
-    config = {**target_config, "url": "http://127.0.0.1:9", "max_retries": 0}
-    run = singer.run_target(tmp_path, config, [SCHEMA, reading(0)])
-    assert run.returncode != 0
-    assert "http://127.0.0.1:9" in run.log
-    assert json.dumps(config["token"]) not in run.log
+def last_line(run: singer.TargetRun) -> str:
+    """The message of the last line the target logged."""
+    return run.log.strip().splitlines()[-1].split(" | ", 3)[-1].strip()
+
+
+def test_a_closed_port_fails_at_start_up_in_seconds_naming_url_and_fix(tmp_path, target_config):
+    config = {**target_config, "url": "http://127.0.0.1:9", "max_retries": 5, "timeout": 30}
+    started = time.monotonic()
+    run = singer.run_target(tmp_path, config, "")  # before any data arrives
+    assert run.returncode == 1
+    assert time.monotonic() - started < 15
+    assert last_line(run) == (
+        "could not reach InfluxDB at http://127.0.0.1:9 (connection refused): start InfluxDB, or "
+        "check INFLUXDB_URL (the `url` setting)"
+    )
+    assert "Traceback" not in run.log
+    assert config["token"] not in run.log
+
+
+def test_a_wrong_token_and_an_unknown_bucket_fail_at_start_up(tmp_path, influxdb, target_config):
+    secret = "wrong-token-0123456789"
+    wrong_token = singer.run_target(tmp_path, {**target_config, "token": secret}, "")
+    assert wrong_token.returncode == 1
+    assert last_line(wrong_token).startswith("InfluxDB rejected the token (401 at start-up)")
+    assert secret not in wrong_token.log
+    no_bucket = singer.run_target(tmp_path, {**target_config, "bucket": "nope"}, "")
+    assert no_bucket.returncode == 1
+    assert last_line(no_bucket).startswith(
+        f'bucket "nope" not found in org "{target_config["org"]}" at {influxdb.url} (404 at '
+        "start-up): create it or change the `bucket`/`org` settings"
+    )
+    assert "Traceback" not in wrong_token.log + no_bucket.log
