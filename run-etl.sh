@@ -66,8 +66,10 @@ log "starting $JOB"
 # The run gets a process group of its own (job control), so a stop reaches Meltano, the tap
 # and the target. This script holds the job's lock, so a run that a kill left marked as running
 # in Meltano's system database is stale: --force takes it over.
+run_output="$(mktemp)"
+trap 'rm -f "$run_output"' EXIT
 set -m
-"$MELTANO" run --force "$JOB" > >(tee -a "$LOG_FILE") 2>&1 &
+"$MELTANO" run --force "$JOB" > >(tee -a "$LOG_FILE" "$run_output") 2>&1 &
 run=$!
 set +m
 wait "$run"
@@ -91,6 +93,9 @@ wait  # the log's tee
 if [ "$status" -eq 0 ]; then
   log "finished $JOB"
 else
-  log "$JOB failed with exit status $status"
+  # The last line names the cause: the first plugin line "<plugin> failed: <why>".
+  cause="$(grep -m1 -oE '(tap|target)-[a-z0-9-]+ failed: .*' "$run_output")"
+  cause="${cause/ failed: / }"
+  log "$JOB failed: ${cause:-exit status $status (see $LOG_FILE)}"
 fi
 exit "$status"

@@ -137,7 +137,7 @@ def main() -> None:
     try:
         code = TapNationalGas.cli.main(standalone_mode=False)
     except EXPECTED_FAILURES as exc:
-        logger.error("%s", exc, exc_info=logger.isEnabledFor(logging.DEBUG))  # noqa: TRY400 (one line)
+        logger.error("failed: %s", exc, exc_info=logger.isEnabledFor(logging.DEBUG))  # noqa: TRY400
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -358,8 +358,8 @@ def test_a_closed_port_fails_at_start_up_in_seconds_naming_url_and_fix(tmp_path,
     assert run.returncode == 1
     assert time.monotonic() - started < 15
     assert last_line(run) == (
-        "could not reach InfluxDB at http://127.0.0.1:9 (connection refused): start InfluxDB, or "
-        "check INFLUXDB_URL (the `url` setting)"
+        "failed: could not reach InfluxDB at http://127.0.0.1:9 (connection refused): start "
+        "InfluxDB, or check INFLUXDB_URL (the `url` setting)"
     )
     assert "Traceback" not in run.log
     assert config["token"] not in run.log
@@ -369,12 +369,14 @@ def test_a_wrong_token_and_an_unknown_bucket_fail_at_start_up(tmp_path, influxdb
     secret = "wrong-token-0123456789"
     wrong_token = singer.run_target(tmp_path, {**target_config, "token": secret}, "")
     assert wrong_token.returncode == 1
-    assert last_line(wrong_token).startswith("InfluxDB rejected the token (401 at start-up)")
+    assert last_line(wrong_token).startswith(
+        "failed: InfluxDB rejected the token (401 at start-up)"
+    )
     assert secret not in wrong_token.log
     no_bucket = singer.run_target(tmp_path, {**target_config, "bucket": "nope"}, "")
     assert no_bucket.returncode == 1
     assert last_line(no_bucket).startswith(
-        f'bucket "nope" not found in org "{target_config["org"]}" at {influxdb.url} (404 at '
-        "start-up): create it or change the `bucket`/`org` settings"
+        f'failed: bucket "nope" not found in org "{target_config["org"]}" at {influxdb.url} '
+        "(404 at start-up): create it or change the `bucket`/`org` settings"
     )
     assert "Traceback" not in wrong_token.log + no_bucket.log
