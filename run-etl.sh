@@ -92,6 +92,11 @@ fi
 wait  # the log's tee
 if [ "$status" -eq 0 ]; then
   log "finished $JOB"
+  if [ -z "${INFLUXDB_URL:-}${TARGET_INFLUXDB_URL:-}" ]; then
+    output="${TARGET_INFLUXDB_OUTPUT_PATH:-$PROJECT_DIR/output}"
+    log "INFLUXDB_URL is empty: the points are line protocol in $output; load them into InfluxDB" \
+      "with: influx write --bucket BUCKET --org ORG --file $output/<stream>.lp"
+  fi
 else
   # The last line names the cause: the first plugin line "<plugin> failed: <why>".
   cause="$(grep -m1 -oE '(tap|target)-[a-z0-9-]+ failed: .*' "$run_output")"

@@ -168,3 +168,38 @@ def test_setup_check_names_missing_variables_offline(project_env):
     assert result.returncode == 1
     assert "not set: INFLUXDB_TOKEN, INFLUXDB_BUCKET" in result.stdout
     assert result.stdout.count("SKIP") == 3
+
+
+def setup_check(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """test_setup.py with this environment, ignoring the checkout's .env."""
+    return subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "test_setup.py"),
+            *args,
+            "--env-file",
+            env["TEST_ENV_FILE"],
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_setup_check_passes_file_mode_online_and_offline(project_env):
+    env = {**project_env, "INFLUXDB_URL": "", "INFLUXDB_TOKEN": "change-me-local-dev-token"}
+    online = setup_check(env)
+    assert online.returncode == 0, online.stdout
+    assert f"file mode: writing files to {REPO_ROOT / 'output'}" in online.stdout
+    offline = setup_check(env, "--offline")
+    assert offline.returncode == 0, offline.stdout
+    assert "FAIL" not in offline.stdout
+
+
+def test_setup_check_refuses_the_placeholder_token(project_env):
+    env = {**project_env, "INFLUXDB_TOKEN": "change-me-local-dev-token"}
+    result = setup_check(env, "--offline")
+    assert result.returncode == 1
+    assert "INFLUXDB_TOKEN is the placeholder of .env.example: replace it" in result.stdout
