@@ -18,7 +18,7 @@ from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import HTTPRequest
 from typing_extensions import override
 
-from tap_nationalgas import gaps, values
+from tap_nationalgas import gaps, progress, values
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable
@@ -112,6 +112,7 @@ class NationalGasStream(RESTStream[Page]):
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     _paginator: PageListPaginator | None = None
+    _progress: progress.Progress
     _page: Page | None = None
     _api_now: dt.datetime | None = None
     _unknown_keys: set[str]
@@ -196,6 +197,7 @@ class NationalGasStream(RESTStream[Page]):
         if not pages:
             return
         self._paginator = PageListPaginator(pages)
+        self._progress = progress.Progress(self.name, len(pages), self.logger)
         yield from super().get_records(context)
 
     @override
@@ -207,7 +209,9 @@ class NationalGasStream(RESTStream[Page]):
     def add_pages(self, pages: Iterable[Page]) -> None:
         """Add requests to the end of this run's list (after an answer said they are needed)."""
         if self._paginator is not None:
-            self._paginator.queue.extend(pages)
+            added = list(pages)
+            self._paginator.queue.extend(added)
+            self._progress.total += len(added)
 
     @override
     def get_http_request(self, *, page: PageContext[Page]) -> HTTPRequest:
@@ -255,12 +259,14 @@ class NationalGasStream(RESTStream[Page]):
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         payload = self.json_payload(response)
-        if payload is None:
-            return
+        count = 0
         try:
-            yield from self.records_from(payload)
+            for record in self.records_from(payload) if payload is not None else ():
+                count += 1
+                yield record
         except values.BadValueError as exc:
             raise ResponseError(f"{self.endpoint}: {exc}") from exc
+        self._progress.page_done(self.page.window, count)
 
     def json_payload(self, response: requests.Response) -> object | None:
         """The decoded body; None for an empty body (no records).

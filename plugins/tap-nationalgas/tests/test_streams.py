@@ -349,3 +349,22 @@ def test_bad_settings_are_refused(tmp_path, tap_config, setting, value):
     run = run_tap(tmp_path, {**tap_config, setting: value})
     assert run.returncode != 0
     assert setting in run.log
+
+
+def test_a_backfill_of_60_windows_logs_its_progress_with_an_eta(tmp_path, tap_config):
+    config = {
+        **tap_config,
+        "start_date": "2026-01-28T00:00:00Z",
+        "end_date": "2026-03-28",
+        "history_window_days": 1,
+        "publication_ids": [],
+    }
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.log
+    lines = [line for line in run.log.splitlines() if "gas_quality_history: window" in line]
+    assert lines
+    assert lines[-1].endswith("left")
+    assert "window 2026-03-28 to 2026-03-28, 60 of 60 requests, " in lines[-1]
+    assert f"{len(run.records['gas_quality_history'])} records" in lines[-1]
+    assert "about 0s left" in lines[-1]
+    assert "1 of 60 requests" in lines[0]
