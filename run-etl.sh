@@ -30,8 +30,39 @@ mkdir -p "$LOG_DIR" "$LOCK_DIR" .meltano
 chmod go-rwx .meltano "$LOCK_DIR" 2>/dev/null || true
 LOG_FILE="$LOG_DIR/run-etl.log"
 GRACE="${DATA_IMPORTS_STOP_GRACE:-60}"
+LOG_MAX_KB="${DATA_IMPORTS_LOG_MAX_KB:-2048}"  # run-etl.log is rotated past this size...
+LOG_KEEP="${DATA_IMPORTS_LOG_KEEP:-5}"         # ...keeping this many old files
+run_output=""                                   # this run's lines, one block in the log at the end
 
-log() { printf '%s run-etl %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" | tee -a "$LOG_FILE"; }
+log() {
+  local line
+  line="$(printf '%s run-etl %s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*")"
+  printf '%s\n' "$line"
+  if [ -n "$run_output" ]; then printf '%s\n' "$line" >>"$run_output"; else append_to_log "$line"; fi
+}
+
+# Appends lines to run-etl.log in one piece, rotating it when it has grown past LOG_MAX_KB.
+append_to_log() {
+  (
+    flock 7
+    if [ -f "$LOG_FILE" ] && [ "$(stat -c %s "$LOG_FILE")" -gt $((LOG_MAX_KB * 1024)) ]; then
+      for ((n = LOG_KEEP - 1; n >= 1; n--)); do
+        [ -f "$LOG_FILE.$n" ] && mv -f "$LOG_FILE.$n" "$LOG_FILE.$((n + 1))"
+      done
+      mv -f "$LOG_FILE" "$LOG_FILE.1"
+    fi
+    if [ "$#" -gt 0 ]; then printf '%s\n' "$@" >>"$LOG_FILE"; else cat >>"$LOG_FILE"; fi
+  ) 7>>"$LOG_DIR/.run-etl.log.lock"
+}
+
+# Meltano's METRIC lines and routine notices, unless DATA_IMPORTS_LOG_VERBOSE=1.
+quiet() {
+  if [ "${DATA_IMPORTS_LOG_VERBOSE:-0}" = 1 ]; then
+    cat
+  else
+    grep --line-buffered -vE 'METRIC: |Skipping parse of env var settings|No state was found, complete import' || true
+  fi
+}
 
 if [ -z "$MELTANO" ]; then
   log "meltano not found: run ./setup.sh first"
@@ -62,14 +93,15 @@ trap 'stopping=TERM' TERM
 trap 'stopping=INT' INT
 trap 'stopping=HUP' HUP
 
+run_output="$(mktemp)"
+trap '[ -s "$run_output" ] && { printf "\n"; cat "$run_output"; } | append_to_log; rm -f "$run_output"' EXIT
 log "starting $JOB"
+started=$SECONDS
 # The run gets a process group of its own (job control), so a stop reaches Meltano, the tap
 # and the target. This script holds the job's lock, so a run that a kill left marked as running
 # in Meltano's system database is stale: --force takes it over.
-run_output="$(mktemp)"
-trap 'rm -f "$run_output"' EXIT
 set -m
-"$MELTANO" run --force "$JOB" > >(tee -a "$LOG_FILE" "$run_output") 2>&1 &
+"$MELTANO" run --force "$JOB" > >(quiet | tee -a "$run_output") 2>&1 &
 run=$!
 set +m
 wait "$run"
@@ -91,7 +123,7 @@ if [ -n "$stopping" ]; then
 fi
 wait  # the log's tee
 if [ "$status" -eq 0 ]; then
-  log "finished $JOB"
+  log "finished $JOB in $((SECONDS - started))s"
   if [ -z "${INFLUXDB_URL:-}${TARGET_INFLUXDB_URL:-}" ]; then
     output="${TARGET_INFLUXDB_OUTPUT_PATH:-$PROJECT_DIR/output}"
     log "INFLUXDB_URL is empty: the points are line protocol in $output; load them into InfluxDB" \

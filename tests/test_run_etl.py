@@ -213,3 +213,36 @@ def test_an_api_answering_html_or_500_is_named_last(project_env, fake_api):
         f"{JOB} failed: tap-nationalgas 500 Internal Server Error from GET "
         f"{fake_api.url}/gasquality/latestdata"
     )
+
+
+def test_a_normal_run_says_one_line_per_stream_and_keeps_its_log_in_one_block(project_env):
+    done, _ = run_etl(project_env)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "METRIC" not in done.stdout
+    assert "Traceback" not in done.stdout
+    assert "Skipping parse of env var settings" not in done.stdout
+    summaries = [line for line in done.stdout.splitlines() if " points written, newest " in line]
+    assert len(summaries) == 2, summaries  # gas_quality and publications
+    assert "Stream 'gas_quality': 12 records, 12 points written, newest 2026-03-29T08:00:00" in (
+        summaries[0] + summaries[1]
+    )
+    assert last_line(done).startswith(f"finished {JOB} in ")
+    verbose, _ = run_etl(project_env, DATA_IMPORTS_LOG_VERBOSE="1")
+    assert "METRIC" in verbose.stdout
+    log = (Path(project_env["DATA_IMPORTS_LOG_DIR"]) / "run-etl.log").read_text()
+    blocks = log.strip().split("\n\n")
+    assert len(blocks) == 2
+    assert all(b.splitlines()[0].endswith(f"starting {JOB}") for b in blocks)
+    assert all(f"finished {JOB} in " in b.splitlines()[-1] for b in blocks)
+
+
+def test_the_log_is_rotated_and_bounded(project_env):
+    log_dir = Path(project_env["DATA_IMPORTS_LOG_DIR"])
+    log_dir.mkdir(parents=True)
+    (log_dir / "run-etl.log").write_text("x" * 3000 + "\n")
+    env = {**project_env, "DATA_IMPORTS_LOG_MAX_KB": "1", "DATA_IMPORTS_LOG_KEEP": "2"}
+    for _ in range(3):
+        done, _ = run_etl(env)
+        assert done.returncode == 0, done.stdout[-3000:]
+    kept = sorted(p.name for p in log_dir.glob("run-etl.log*"))
+    assert kept == ["run-etl.log", "run-etl.log.1", "run-etl.log.2"]

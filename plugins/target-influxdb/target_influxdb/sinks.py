@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 import typing as t
 
 import fastjsonschema
@@ -61,6 +63,9 @@ class InfluxDBSink(BatchSink):
         self._encoder = PointEncoder(stream_name, schema, mapping, self.config.get("static_tags"))
         self._known_properties = frozenset(schema.get("properties") or ())
         self._untimed_fails = mapping.timestamp is None and self.config["untimed_streams"] == "fail"
+        self._records = self._points = 0
+        self._newest_us: int | None = None
+        self._started = time.monotonic()
         self.logger.info(
             "Stream %r -> measurement %r, tags %s, timestamp %s",
             stream_name,
@@ -99,6 +104,7 @@ class InfluxDBSink(BatchSink):
                 "`receive_time`"
             )
             raise RecordError(msg)
+        self._records += 1
         point = self._encoder.encode(record)
         if point is not None:
             context.setdefault("points", []).append(point)
@@ -109,10 +115,28 @@ class InfluxDBSink(BatchSink):
         if not points:
             return
         where = self._writer.write(self.stream_name, points)
-        self.logger.info("Wrote %d points of stream %r to %s", len(points), self.stream_name, where)
+        self._points += len(points)
+        newest = max(stamp for _, stamp in points)
+        self._newest_us = newest if self._newest_us is None else max(self._newest_us, newest)
+        self.logger.debug(
+            "Wrote %d points of stream %r to %s", len(points), self.stream_name, where
+        )
 
     @override
     def clean_up(self) -> None:
+        newest = (
+            dt.datetime.fromtimestamp(self._newest_us / 1e6, dt.UTC).isoformat(timespec="seconds")
+            if self._newest_us is not None
+            else "none"
+        )
+        self.logger.info(
+            "Stream %r: %d records, %d points written, newest %s, in %.1f s",
+            self.stream_name,
+            self._records,
+            self._points,
+            newest,
+            time.monotonic() - self._started,
+        )
         stats = self._encoder.stats
         if stats.records_without_fields:
             self.logger.warning(
