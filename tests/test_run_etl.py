@@ -85,19 +85,10 @@ def test_a_killed_run_leaves_no_token_readable_and_the_next_run_takes_over(
     assert exposed == []
 
     fake_api.reset()
-    started = time.monotonic()
-    again = subprocess.run(
-        [SCRIPT, JOB],
-        cwd="/",
-        env={**project_env, "MELTANO": MELTANO},
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    again, took = run_etl(project_env)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "already running" not in again.stdout.lower()
-    assert time.monotonic() - started < 120
+    assert took < 120
 
 
 def test_sigterm_is_passed_on_and_the_run_is_logged_as_stopped(
@@ -116,15 +107,7 @@ def test_sigterm_is_passed_on_and_the_run_is_logged_as_stopped(
     wait_until(lambda: not session_pids(run.pid), "the stopped run's processes to go", 10)
 
     fake_api.reset()
-    again = subprocess.run(
-        [SCRIPT, JOB],
-        cwd="/",
-        env={**env, "MELTANO": MELTANO},
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    again, _ = run_etl(env)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "another run" not in again.stdout
 
