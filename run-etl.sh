@@ -33,10 +33,12 @@ GRACE="${DATA_IMPORTS_STOP_GRACE:-60}"
 LOG_MAX_KB="${DATA_IMPORTS_LOG_MAX_KB:-2048}"  # run-etl.log is rotated past this size...
 LOG_KEEP="${DATA_IMPORTS_LOG_KEEP:-5}"         # ...keeping this many old files
 run_output=""                                   # this run's lines, one block in the log at the end
+last_line=""
 
 log() {
   local line
   line="$(printf '%s run-etl %s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*")"
+  last_line="$*"
   printf '%s\n' "$line"
   if [ -n "$run_output" ]; then printf '%s\n' "$line" >>"$run_output"; else append_to_log "$line"; fi
 }
@@ -94,7 +96,9 @@ trap 'stopping=INT' INT
 trap 'stopping=HUP' HUP
 
 run_output="$(mktemp)"
-trap '[ -s "$run_output" ] && { printf "\n"; cat "$run_output"; } | append_to_log; rm -f "$run_output"' EXIT
+# At the end: this run's block into the log, and its last line for the container's scheduler.
+trap '[ -s "$run_output" ] && { printf "\n"; cat "$run_output"; } | append_to_log; rm -f "$run_output"
+  printf "%s\n" "$last_line" >"$LOCK_DIR/run-etl-$JOB.result"' EXIT
 log "starting $JOB"
 started=$SECONDS
 # The run gets a process group of its own (job control), so a stop reaches Meltano, the tap

@@ -36,6 +36,10 @@ HEARTBEAT_SECONDS = 15
 STALE_AFTER_SECONDS = 120
 
 
+RESULTS_DIR = Path(os.environ.get("DATA_IMPORTS_LOCK_DIR") or PROJECT_DIR / ".meltano")
+"""Where run-etl.sh leaves the last line of each job's last run (beside its locks)."""
+
+
 def log(message: str) -> None:
     """One timestamped line on stdout."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -111,9 +115,8 @@ class Health:
             return True, "scheduler running; no run finished yet"
         last = json.loads(self.last_run.read_text())
         if last.get("exit_code") != 0:
-            return (
-                False,
-                f"last run of {last.get('job')} failed with exit code {last.get('exit_code')}",
+            return False, last.get("result") or (
+                f"last run of {last.get('job')} failed with exit code {last.get('exit_code')}"
             )
         return (
             True,
@@ -192,16 +195,30 @@ class Scheduler:
                 continue
             del self.running[job]
             finished = dt.datetime.now(dt.UTC)
+            result = self.result_of(job, run.started)
             log(f"schedule {run.schedule.name}: {job} finished with exit code {code}")
+            if code and result:
+                log(f"schedule {run.schedule.name}: {result}")  # the cause, last
             self.health.record(
                 {
                     "schedule": run.schedule.name,
                     "job": job,
                     "exit_code": code,
+                    "result": result,
                     "started": run.started.isoformat(),
                     "finished": finished.isoformat(),
                 }
             )
+
+    def result_of(self, job: str, started: dt.datetime) -> str:
+        """The last line of a run of ``job`` (run-etl.sh keeps it), if that run wrote one."""
+        path = RESULTS_DIR / f"run-etl-{job}.result"
+        try:
+            if path.stat().st_mtime < started.timestamp() - 1:
+                return ""
+            return path.read_text().strip()
+        except OSError:
+            return ""
 
     def drain(self) -> None:
         """Let runs in flight finish within the grace period, then ask them to stop."""

@@ -109,3 +109,18 @@ def test_sigterm_stops_scheduling_and_lets_the_run_finish(tmp_path):
     assert out.rstrip().endswith("scheduler stopped")
     assert (tmp_path / "started").read_text() == "j\n"
     assert json.loads((tmp_path / "health" / "last-run.json").read_text())["exit_code"] == 0
+
+
+def test_a_failed_run_ends_with_its_cause_in_the_log_and_the_health(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(scheduler, "RESULTS_DIR", tmp_path)
+    cause = "j failed: target-influxdb could not reach InfluxDB at http://127.0.0.1:9"
+    job = tmp_path / "job.sh"
+    job.write_text(f'#!/bin/sh\necho "{cause}" > {tmp_path}/run-etl-$1.result\nexit 1\n')
+    job.chmod(0o755)
+    health = scheduler.Health(tmp_path / "health")
+    health.beat()
+    runner = scheduler.Scheduler([], health, [str(job)], grace=10)
+    runner.start(scheduler.Schedule("s", "j", "* * * * *"))
+    wait_until(lambda: runner.reap() or not runner.running, "the job to finish", timeout=10)
+    assert capsys.readouterr().out.strip().splitlines()[-1].endswith(f"schedule s: {cause}")
+    assert health.verdict() == (False, cause)
