@@ -57,12 +57,19 @@ append_to_log() {
   ) 7>>"$LOG_DIR/.run-etl.log.lock"
 }
 
-# Meltano's METRIC lines and routine notices, unless DATA_IMPORTS_LOG_VERBOSE=1.
+# By default a run says little: its start, one line per stream, warnings and errors, and its
+# result. Meltano's own info lines, METRIC lines and the SDK's routine notices are left out
+# unless DATA_IMPORTS_LOG_VERBOSE=1; a line that is not known to be routine is always kept.
+ROUTINE='\[info +\] meltano |Force option is enabled, ignoring stale job check|METRIC: '
+ROUTINE+='|Skipping parse of env var settings|No state was found, complete import'
+ROUTINE+='|, Meltano SDK v|Beginning sync of|Starting (incremental|full table) sync of'
+ROUTINE+='|Stream is assumed to be unsorted|Skipping deselected stream|completed processing'
+ROUTINE+='|\] target-[a-z0-9-]+ Stream .* -> measurement |No .url. set: writing line protocol'
 quiet() {
   if [ "${DATA_IMPORTS_LOG_VERBOSE:-0}" = 1 ]; then
     cat
   else
-    grep --line-buffered -vE 'METRIC: |Skipping parse of env var settings|No state was found, complete import' || true
+    grep --line-buffered -vE "$ROUTINE" || true
   fi
 }
 

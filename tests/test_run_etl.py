@@ -204,8 +204,11 @@ def test_a_normal_run_says_one_line_per_stream_and_keeps_its_log_in_one_block(pr
     assert "METRIC" not in done.stdout
     assert "Traceback" not in done.stdout
     assert "Skipping parse of env var settings" not in done.stdout
-    summaries = [line for line in done.stdout.splitlines() if " points written, newest " in line]
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].endswith(f"run-etl starting {JOB}")
+    summaries = lines[1:-1]  # nothing else between the start and the result
     assert len(summaries) == 2, summaries  # gas_quality and publications
+    assert all(" points written, newest " in line for line in summaries)
     assert "Stream 'gas_quality': 12 records, 12 points written, newest 2026-03-29T08:00:00" in (
         summaries[0] + summaries[1]
     )
@@ -223,7 +226,7 @@ def test_the_log_is_rotated_and_bounded(project_env):
     log_dir = Path(project_env["DATA_IMPORTS_LOG_DIR"])
     log_dir.mkdir(parents=True)
     (log_dir / "run-etl.log").write_text("x" * 3000 + "\n")
-    env = {**project_env, "DATA_IMPORTS_LOG_MAX_KB": "1", "DATA_IMPORTS_LOG_KEEP": "2"}
+    env = {**project_env, "DATA_IMPORTS_LOG_MAX_KB": "0", "DATA_IMPORTS_LOG_KEEP": "2"}
     for _ in range(3):
         done, _ = run_etl(env)
         assert done.returncode == 0, done.stdout[-3000:]
