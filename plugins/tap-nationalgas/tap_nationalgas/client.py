@@ -8,6 +8,7 @@ import email.utils
 import typing as t
 from collections import deque
 from dataclasses import dataclass
+from functools import cached_property
 
 import backoff
 import requests
@@ -112,6 +113,7 @@ class NationalGasStream(RESTStream[Page]):
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     _paginator: PageListPaginator | None = None
+    _run_pages: list[Page]
     _progress: progress.Progress
     _page: Page | None = None
     _api_now: dt.datetime | None = None
@@ -193,7 +195,7 @@ class NationalGasStream(RESTStream[Page]):
     @override
     def get_records(self, context: Context | None) -> Iterable[dict]:
         self._unknown_keys: set[str] = set()
-        pages = self.pages()
+        self._run_pages = pages = self.pages()
         if not pages:
             return
         self._paginator = PageListPaginator(pages)
@@ -236,7 +238,7 @@ class NationalGasStream(RESTStream[Page]):
     @property
     def endpoint(self) -> str:
         """The URL of the request being made (else of the stream's own path)."""
-        return f"{self.url_base}{self._page.path if self._page else self.path}"
+        return f"{self.url_base}{self.page.path}"
 
     @property
     def page(self) -> Page:
@@ -296,8 +298,6 @@ class NationalGasStream(RESTStream[Page]):
 
     def note_unknown(self, item: dict, known: t.AbstractSet[str]) -> None:
         """Log, once a run, each key of an answer's item that this stream does not read."""
-        if not hasattr(self, "_unknown_keys"):
-            self._unknown_keys = set()
         for key in sorted(item.keys() - known - self._unknown_keys):
             self._unknown_keys.add(key)
             self.logger.warning(
@@ -335,14 +335,14 @@ class NationalGasStream(RESTStream[Page]):
                 )
         return row
 
+    @cached_property
     def start_instant(self) -> dt.datetime | None:
         """``start_date`` as an aware datetime (naive means UTC); it is inclusive."""
         return values.instant(self.config.get("start_date"), dt.UTC)
 
     def before_start(self, moment: dt.datetime) -> bool:
         """True for a record stamped before ``start_date``."""
-        start = self.start_instant()
-        return start is not None and moment < start
+        return self.start_instant is not None and moment < self.start_instant
 
     def bookmark_instant(self) -> dt.datetime | None:
         """The stream's own bookmark (the SDK's), if any, as an aware datetime."""
@@ -382,38 +382,58 @@ def day_range(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
 
 
+def window_pages(
+    path: str, days: Iterable[dt.date], size: int, filters: dict[str, t.Any]
+) -> list[Page]:
+    """POST requests for these days, in windows of at most ``size`` days, ascending."""
+    return [
+        Page(
+            path,
+            "POST",
+            {"fromDate": first.isoformat(), "toDate": last.isoformat(), **filters},
+            (first, last),
+        )
+        for first, last in day_windows(days, size)
+    ]
+
+
 class DateWindowStream(NationalGasStream):
     """A POST endpoint read in windows of days, one request per window, empty windows included.
 
     The days read run from the bookmark (or ``start_date``), less a look-back, to ``end_date``
-    (or today), plus the days of pending gaps. Every record of a window read is emitted, so a
-    window read again is written again.
+    (or today), plus the days of pending gaps (``pending_gaps`` entries whose ``at`` is a day).
+    Every record of a window read is emitted, so a window read again is written again.
     """
 
     http_method = "POST"
     window_days_setting: str
     """The setting that holds the window's length in days."""
+    _gaps: gaps.GapLedger
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict]:
+        self._gaps = self.ledger()
+        yield from super().get_records(context)
 
     def days_to_read(self) -> list[dt.date]:
-        """The days this run asks for."""
+        """The days this run asks for, besides those of pending gaps."""
         raise NotImplementedError
 
     @override
     def pages(self) -> list[Page]:
-        size = int(self.config[self.window_days_setting])
-        return [
-            Page(
-                self.path,
-                "POST",
-                {
-                    "fromDate": first.isoformat(),
-                    "toDate": last.isoformat(),
-                    **self.request_filters(),
-                },
-                (first, last),
-            )
-            for first, last in day_windows(self.days_to_read(), size)
-        ]
+        pending = {dt.date.fromisoformat(at) for _, at in self._gaps.pending()}
+        return window_pages(
+            self.path,
+            {*self.days_to_read(), *pending},
+            int(self.config[self.window_days_setting]),
+            self.request_filters(),
+        )
+
+    def days_read(self) -> list[dt.date]:
+        """Every day the windows of this run asked for, ascending."""
+        return sorted(
+            {d for page in self._run_pages if page.window for d in day_range(*page.window)}
+        )
 
     def request_filters(self) -> dict[str, t.Any]:
         """What the request body holds besides the dates."""

@@ -12,10 +12,9 @@ from tap_nationalgas import gaps, values
 from tap_nationalgas.client import (
     DateWindowStream,
     NationalGasStream,
-    Page,
     ResponseError,
     day_range,
-    day_windows,
+    window_pages,
 )
 
 if t.TYPE_CHECKING:
@@ -23,6 +22,8 @@ if t.TYPE_CHECKING:
 
     import requests
     from singer_sdk.helpers.types import Context
+
+    from tap_nationalgas.client import Page
 
 METRICS = ("cv", "cv24", "sg", "sg24", "wi", "co2", "n2")
 DETAIL_KEYS = frozenset({*METRICS, "publishedTime"})
@@ -197,17 +198,12 @@ class GasQualityStream(GasQualityBase):
             ", ".join(sorted(self._catch_up, key=int)),
             iso(published),
         )
-        filters = {"siteIds": sorted(int(site) for site in self._catch_up)}
-        size = int(self.config["history_window_days"])
-        return [
-            Page(
-                HISTORY_PATH,
-                "POST",
-                {"fromDate": first.isoformat(), "toDate": last.isoformat(), **filters},
-                (first, last),
-            )
-            for first, last in day_windows(days, size)
-        ]
+        return window_pages(
+            HISTORY_PATH,
+            days,
+            int(self.config["history_window_days"]),
+            {"siteIds": sorted(int(site) for site in self._catch_up)},
+        )
 
     def known_sites(self, in_latest: set[str]) -> set[str]:
         """The sites stored before and the sites of the latest answer."""
@@ -271,38 +267,30 @@ class GasQualityHistoryStream(GasQualityBase, DateWindowStream):
 
     @override
     def days_to_read(self) -> list[dt.date]:
-        since = self.bookmark_instant() or self.start_instant()
-        days = set(day_range(self.first_day(since), self.last_day()))
-        days.update(dt.date.fromisoformat(at) for _, at in self._gaps.pending())
-        return sorted(days)
+        since = self.bookmark_instant() or self.start_instant
+        return day_range(self.first_day(since), self.last_day())
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict]:
-        self._gaps = self.ledger()
         sites = gaps.PartitionBookmarks.load(self.stream_state)
         seen: set[gaps.Gap] = set()
-        read: set[dt.date] = set()
         for record in super().get_records(context):
             site, moment = str(record["site_id"]), record["published_time"]
             yield record
             sites.advance(site, moment)
             seen.add((site, uk_day(moment).isoformat()))
-        for page in self.pages_read:
-            read.update(day_range(*page))
         now = self.api_now()
         self._gaps.expire(now, self.gap_retry_days)
         today = uk_day(now)
         expected = [
-            (site, day.isoformat()) for day in sorted(read) if day < today for site in sites.values
+            (site, day.isoformat())
+            for day in self.days_read()
+            if day < today
+            for site in sites.values
         ]
         self._gaps.settle(expected, seen, now, self.gap_retry_days)
         sites.save(self.stream_state)
         self._gaps.save(self.stream_state)
-
-    @property
-    def pages_read(self) -> list[tuple[dt.date, dt.date]]:
-        """The windows of this run."""
-        return [page.window for page in self.pages() if page.window]
 
     @override
     def request_filters(self) -> dict[str, t.Any]:
@@ -480,12 +468,10 @@ class PublicationsStream(DateWindowStream):
     @override
     def days_to_read(self) -> list[dt.date]:
         ids = gaps.PartitionBookmarks.load(self.stream_state)
-        fallback = self.bookmark_instant() or self.start_instant()
+        fallback = self.bookmark_instant() or self.start_instant
         starts = [ids.get(i) or fallback for i in self.config["publication_ids"]]
         since = min((s for s in starts if s is not None), default=None)
-        days = set(day_range(self.first_day(since, self.lookback_days), self.last_day()))
-        days.update(dt.date.fromisoformat(at) for _, at in self._gaps.pending())
-        return sorted(days)
+        return day_range(self.first_day(since, self.lookback_days), self.last_day())
 
     @property
     def lookback_days(self) -> int:
@@ -497,7 +483,6 @@ class PublicationsStream(DateWindowStream):
         if not self.config["publication_ids"]:
             self.logger.info("`publication_ids` is empty: no publications are read")
             return
-        self._gaps = self.ledger()
         ids = gaps.PartitionBookmarks.load(self.stream_state)
         seen: set[gaps.Gap] = set()
         for record in super().get_records(context):
@@ -514,9 +499,8 @@ class PublicationsStream(DateWindowStream):
         """Record the gas days a data item lacks, up to its newest day or the published ones."""
         now = self.api_now()
         self._gaps.expire(now, self.gap_retry_days)
-        read = sorted({d for first, last in self.windows_read() for d in day_range(first, last)})
-        start = self.start_instant()
-        first = uk_day(start) if start else None
+        read = self.days_read()
+        first = uk_day(self.start_instant) if self.start_instant else None
         published_by = uk_day(now) - dt.timedelta(days=PUBLISHED_BY_DAYS)
         expected = []
         for key in self.config["publication_ids"]:
@@ -528,10 +512,6 @@ class PublicationsStream(DateWindowStream):
                 if day <= horizon and (first is None or day >= first)
             ]
         self._gaps.settle(expected, seen, now, self.gap_retry_days)
-
-    def windows_read(self) -> list[tuple[dt.date, dt.date]]:
-        """The windows of this run."""
-        return [page.window for page in self.pages() if page.window]
 
     @override
     def validate_response(self, response: requests.Response) -> None:
