@@ -116,6 +116,13 @@ class Pipeline:
         path.write_text(json.dumps({**self.tap_config, **(overrides or {})}))
         return path
 
+    def _target_file(self, overrides: Mapping[str, t.Any] | None = None) -> Path:
+        path = self.workdir / "target.json"
+        path.write_text(
+            json.dumps({**project_target_settings(), **self.target_config, **(overrides or {})})
+        )
+        return path
+
     def start(
         self,
         extractor: str = MAIN,
@@ -140,12 +147,7 @@ class Pipeline:
             state_path = self.workdir / f"state-{extractor}.json"
             state_path.write_text(json.dumps(self.states[extractor]))
             tap_command += ["--state", str(state_path)]
-        target_path = self.workdir / "target.json"
-        target_path.write_text(
-            json.dumps(
-                {**project_target_settings(), **self.target_config, **(target_overrides or {})}
-            )
-        )
+        target_path = self._target_file(target_overrides)
         tap_log = self.workdir / f"run{self.runs}-tap.log"
         target_log = self.workdir / f"run{self.runs}-target.log"
         with tap_log.open("wb") as tap_err, target_log.open("wb") as target_err:
@@ -190,17 +192,16 @@ class Pipeline:
             ).sync_all()
         text = out.getvalue()
         for line in reversed(text.splitlines()):
-            if line.startswith('{"type":"STATE"') or '"type": "STATE"' in line[:40]:
-                self.states[extractor] = json.loads(line)["value"]
+            message = json.loads(line)
+            if message["type"] == "STATE":
+                self.states[extractor] = message["value"]
                 break
         return text
 
     def load(self, messages: str, timeout: float = 600) -> PipelineRun:
         """Run the target alone on Singer messages."""
-        target_path = self.workdir / "target.json"
-        target_path.write_text(json.dumps({**project_target_settings(), **self.target_config}))
         proc = subprocess.run(
-            [sys.executable, "-m", "target_influxdb", "--config", str(target_path)],
+            [sys.executable, "-m", "target_influxdb", "--config", str(self._target_file())],
             input=messages.encode(),
             capture_output=True,
             timeout=timeout,

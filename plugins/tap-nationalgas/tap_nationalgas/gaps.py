@@ -108,10 +108,6 @@ class GapLedger:
         """The gaps still to read again."""
         return sorted(self.entries)
 
-    def keys(self) -> set[str]:
-        """The partitions that have pending gaps."""
-        return {key for key, _ in self.entries}
-
     def drop_key(self, key: str) -> None:
         """Forget every gap of one partition."""
         for gap in [g for g in self.entries if g[0] == key]:

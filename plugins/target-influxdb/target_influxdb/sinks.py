@@ -87,7 +87,7 @@ class InfluxDBSink(BatchSink):
     def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:
         # The encoder parses date-times itself, once, with errors that name the stream; the SDK
         # would parse every one a second time. What stays is the SDK's warning, once a field,
-        # about a value the schema has no property for (tests/test_sdk_contract.py pins both).
+        # about a value the schema has no property for (tests/test_sinks.py pins both).
         if schema.get("additionalProperties", False):
             return
         for key in record.keys() - self._known_properties - self._warned_missing_fields:

@@ -70,14 +70,6 @@ class WriteError(Exception):
     """A batch could not be written; the message names the cause and the setting to change."""
 
 
-class LineWriter(t.Protocol):
-    """Something that durably stores a batch of points before returning."""
-
-    def write(self, stream_name: str, points: Points) -> str:
-        """Store the points; return a short description of where they went."""
-        ...  # pragma: no cover
-
-
 class BoundedRetry(WritesRetry):
     """The client's write retry, bounded by attempts and by the longest single wait.
 
