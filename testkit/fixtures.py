@@ -110,6 +110,16 @@ def project_env(
     fake_api: FakeNationalGasProcess,
 ) -> dict[str, str]:
     """Environment of a Meltano run: fake API, this test's bucket, its own system database."""
+    return meltano_env(tmp_path, fake_api, influxdb, bucket)
+
+
+def meltano_env(
+    tmp_path: Path,
+    fake_api: FakeNationalGasProcess,
+    influxdb: LocalInfluxDB | RemoteInfluxDB2,
+    bucket: str,
+) -> dict[str, str]:
+    """Environment of Meltano runs that keep their system database and logs in ``tmp_path``."""
     empty_env = tmp_path / "empty.env"
     empty_env.write_text("")
     return {
@@ -130,6 +140,19 @@ def project_env(
         "DATA_IMPORTS_LOCK_DIR": str(tmp_path / "locks"),
         "TEST_ENV_FILE": str(empty_env),
     }
+
+
+def meltano(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run meltano in the project with an environment of :func:`meltano_env` (no .env read)."""
+    return subprocess.run(
+        [MELTANO, "--env-file", env["TEST_ENV_FILE"], *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def tap_settings(api_url: str) -> dict[str, t.Any]:

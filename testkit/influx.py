@@ -143,12 +143,7 @@ class LocalInfluxDB:
 
     def query(self, bucket: str, influxql: str) -> list[dict[str, t.Any]]:
         """Run InfluxQL on the engine and return its series."""
-        params = urllib.parse.urlencode({"db": bucket, "q": influxql, "epoch": "ns"})
-        with urllib.request.urlopen(f"{self.raw_url}/query?{params}", timeout=60) as response:
-            result = json.load(response)["results"][0]
-        if "error" in result:
-            raise RuntimeError(result["error"])
-        return list(result.get("series", []))
+        return influxql_series(f"{self.raw_url}/query", {}, bucket, influxql)
 
     def create_bucket(self, name: str) -> None:
         """Create a bucket (a 1.x database)."""
@@ -222,6 +217,11 @@ class RemoteInfluxDB2:
             self._client.buckets_api().create_bucket(bucket_name=name, org=self.org)
         )
 
+    def query(self, bucket: str, influxql: str) -> list[dict[str, t.Any]]:
+        """Run InfluxQL through the bucket's DBRP mapping (``/query``, as Grafana does)."""
+        headers = {"Authorization": f"Token {self.token}"}
+        return influxql_series(f"{self.url}/query", headers, bucket, influxql)
+
     def points(self, bucket: str, measurement: str) -> list[Point]:
         """Every point of one measurement, oldest first."""
         flux = (
@@ -251,6 +251,22 @@ class RemoteInfluxDB2:
         for bucket in self._buckets:
             self._client.buckets_api().delete_bucket(bucket)
         self._client.close()
+
+
+def influxql_series(
+    url: str, headers: dict[str, str], database: str, influxql: str
+) -> list[dict[str, t.Any]]:
+    """The series of one InfluxQL statement; an error of the engine raises RuntimeError."""
+    data = urllib.parse.urlencode({"db": database, "q": influxql, "epoch": "ns"}).encode()
+    request = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            result = json.load(response)["results"][0]
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"{exc.code}: {exc.read().decode(errors='replace')}") from None
+    if "error" in result:
+        raise RuntimeError(result["error"])
+    return list(result.get("series", []))
 
 
 def influxdb_from_env(workdir: Path) -> LocalInfluxDB | RemoteInfluxDB2:

@@ -11,7 +11,14 @@ import typing as t
 from pathlib import Path
 
 from testkit import expected
-from testkit.fixtures import FAKE_END_DATE, FAKE_NOW, FAKE_START_DATE, MELTANO, PUBLICATION_IDS
+from testkit.fixtures import (
+    FAKE_END_DATE,
+    FAKE_NOW,
+    FAKE_START_DATE,
+    MELTANO,
+    PUBLICATION_IDS,
+    meltano,
+)
 from testkit.nationalgas_data import FLOW_GROUPS, GAS_QUALITY_SITES
 from testkit.processes import REPO_ROOT
 
@@ -22,19 +29,6 @@ JOB = "nationalgas-to-influxdb"
 FLOWS_JOB = "nationalgas-flows"
 STATE_ID = "dev:tap-nationalgas-to-target-influxdb"
 FLOWS_STATE_ID = "dev:tap-nationalgas-flows-to-target-influxdb"
-
-
-def meltano(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run meltano in the project, ignoring any .env of the checkout."""
-    return subprocess.run(
-        [MELTANO, "--env-file", env["TEST_ENV_FILE"], *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 def expected_points(now: dt.datetime, gas_quality_hours: int = 1) -> dict[str, dict]:

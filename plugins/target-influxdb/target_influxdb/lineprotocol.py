@@ -57,7 +57,6 @@ class StreamMapping:
 class EncodeStats:
     """What the encoder left out on purpose, reported once per stream."""
 
-    records_without_fields: int = 0
     values_not_storable: int = 0
     renamed_keys: set[str] = field(default_factory=set)
 
@@ -387,7 +386,6 @@ class PointEncoder:
             elif (text := self._render(spec, value)) is not None:
                 fields.append(spec.key + text)
         if not fields:
-            self.stats.records_without_fields += 1
             return None
         return f"{self._measurement}{self._tag_text(record)} {','.join(fields)}", timestamp
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 import typing as t
 
 import fastjsonschema
@@ -14,6 +13,8 @@ from typing_extensions import override
 
 from target_influxdb.lineprotocol import PointEncoder, RecordError
 from target_influxdb.mapping import resolve_mapping
+from target_influxdb.runs import StreamRun
+from target_influxdb.writers import WriteError
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
@@ -63,9 +64,7 @@ class InfluxDBSink(BatchSink):
         self._encoder = PointEncoder(stream_name, schema, mapping, self.config.get("static_tags"))
         self._known_properties = frozenset(schema.get("properties") or ())
         self._untimed_fails = mapping.timestamp is None and self.config["untimed_streams"] == "fail"
-        self._records = self._points = 0
-        self._newest_us: int | None = None
-        self._started = time.monotonic()
+        self.run = StreamRun()
         self.logger.info(
             "Stream %r -> measurement %r, tags %s, timestamp %s",
             stream_name,
@@ -104,9 +103,11 @@ class InfluxDBSink(BatchSink):
                 "`receive_time`"
             )
             raise RecordError(msg)
-        self._records += 1
+        self.run.records += 1
         point = self._encoder.encode(record)
-        if point is not None:
+        if point is None:
+            self.run.skipped += 1
+        else:
             context.setdefault("points", []).append(point)
 
     @override
@@ -114,35 +115,36 @@ class InfluxDBSink(BatchSink):
         points = context.get("points")
         if not points:
             return
-        where = self._writer.write(self.stream_name, points)
-        self._points += len(points)
-        newest = max(stamp for _, stamp in points)
-        self._newest_us = newest if self._newest_us is None else max(self._newest_us, newest)
+        try:
+            where = self._writer.write(self.stream_name, points)
+        except WriteError:
+            self.run.rejected += len(points)
+            raise
+        self.run.written(len(points), max(stamp for _, stamp in points))
         self.logger.debug(
             "Wrote %d points of stream %r to %s", len(points), self.stream_name, where
         )
 
     @override
     def clean_up(self) -> None:
+        run = self.run
         newest = (
-            dt.datetime.fromtimestamp(self._newest_us / 1e6, dt.UTC).isoformat(timespec="seconds")
-            if self._newest_us is not None
+            dt.datetime.fromtimestamp(run.newest_us / 1e6, dt.UTC).isoformat(timespec="seconds")
+            if run.newest_us is not None
             else "none"
         )
         self.logger.info(
             "Stream %r: %d records, %d points written, newest %s, in %.1f s",
             self.stream_name,
-            self._records,
-            self._points,
+            run.records,
+            run.points,
             newest,
-            time.monotonic() - self._started,
+            run.duration,
         )
         stats = self._encoder.stats
-        if stats.records_without_fields:
+        if run.skipped:
             self.logger.warning(
-                "Stream %r: skipped %d records with no field value",
-                self.stream_name,
-                stats.records_without_fields,
+                "Stream %r: skipped %d records with no field value", self.stream_name, run.skipped
             )
         if stats.values_not_storable:
             self.logger.warning(

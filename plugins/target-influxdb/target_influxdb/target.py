@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import typing as t
@@ -14,6 +15,7 @@ from typing_extensions import override
 
 from target_influxdb.lineprotocol import RecordError
 from target_influxdb.reader import FloatSingerReader
+from target_influxdb.runs import FAILED, OK, StreamRun, default_job, run_point
 from target_influxdb.sinks import InfluxDBSink
 from target_influxdb.writers import FileWriter, InfluxDBWriter, WriteError
 
@@ -130,11 +132,31 @@ class TargetInfluxDB(Target):
                 "points with the time the target received each record (`receive_time`)."
             ),
         ),
+        th.Property(
+            "run_measurement",
+            th.StringType,
+            default="data_imports_run",
+            description=(
+                "Measurement of the run's health points: at the end of each run, one point "
+                "per stream received (records, points written, rejected, skipped, newest "
+                "timestamp, duration, status). In file mode they go to their own file. Empty: "
+                "none are written."
+            ),
+        ),
+        th.Property(
+            "run_job",
+            th.StringType,
+            description=(
+                "The `job` tag of the health points. Default: the state ID Meltano gives the "
+                "run (`<environment>:<extractor>-to-<loader>`), else `target-influxdb`."
+            ),
+        ),
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:  # noqa: ANN401
         """Initialize the target and check the connection settings."""
         self.schema_bookmark_properties: list[str] = []
+        self._runs_reported = False
         super().__init__(*args, **kwargs)
         if self.config.get("url"):
             missing = [k for k in ("token", "org", "bucket") if not self.config.get(k)]
@@ -174,7 +196,64 @@ class TargetInfluxDB(Target):
         self.schema_bookmark_properties = (
             [bookmarks] if isinstance(bookmarks, str) else list(bookmarks)
         )
-        super()._process_schema_message(message_dict)
+        with self._failure_reported():
+            super()._process_schema_message(message_dict)
+
+    @override
+    def _process_record_message(self, message_dict: dict) -> None:
+        with self._failure_reported():
+            super()._process_record_message(message_dict)
+
+    @override
+    def _process_state_message(self, message_dict: dict) -> None:
+        with self._failure_reported():
+            super()._process_state_message(message_dict)
+
+    @override
+    def process_endofpipe(self) -> None:
+        with self._failure_reported():
+            super().process_endofpipe()
+        self.report_runs(OK)
+
+    @contextlib.contextmanager
+    def _failure_reported(self) -> t.Iterator[None]:
+        """On any failure, record the run as failed (where the destination takes it), re-raise."""
+        try:
+            yield
+        except Exception:
+            self.report_runs(FAILED)
+            raise
+
+    def report_runs(self, status: str) -> None:
+        """Write one health point per stream received, once a run; a failure only warns."""
+        measurement = self.config.get("run_measurement")
+        sinks = [*self._sinks_to_clear, *self._sinks_active.values()]
+        if self._runs_reported or not measurement or not sinks:
+            return
+        self._runs_reported = True
+        runs: dict[str, StreamRun] = {}
+        for sink in sinks:  # a stream whose schema changed had two sinks: one run
+            if isinstance(sink, InfluxDBSink):
+                name = sink.stream_name
+                runs[name] = runs[name].plus(sink.run) if name in runs else sink.run
+        job = self.config.get("run_job") or default_job()
+        points = [
+            run_point(
+                measurement,
+                job=job,
+                stream=name,
+                run=run,
+                status=status,
+                static_tags=self.config.get("static_tags"),
+            )
+            for name, run in runs.items()
+        ]
+        try:
+            self.writer.write_once(measurement, points)
+        except WriteError as exc:
+            self.logger.warning("Run health points not written: %s", exc)
+            return
+        self.logger.debug("Run recorded as %r in %r (%d streams)", status, measurement, len(points))
 
 
 EXPECTED_FAILURES = (WriteError, RecordError, InvalidRecord)

@@ -168,7 +168,10 @@ class InfluxDBWriter:
             f"{self.url}{path}",
             data=body,
             method=method,
-            headers={"Authorization": f"Token {self._token}"},
+            headers={
+                "Authorization": f"Token {self._token}",
+                "Content-Type": "text/plain; charset=utf-8",
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=timeout, context=self._ssl) as answer:  # noqa: S310
@@ -216,6 +219,36 @@ class InfluxDBWriter:
         if status != ACKNOWLEDGED:
             raise WriteError(self._redact(self._not_influxdb(status, headers)))
         return f'bucket "{self.bucket}" (precision {precision})'
+
+    def write_once(self, name: str, points: Points) -> str:
+        """Write a few points in one attempt, without retries (the run's health points).
+
+        Raises:
+            WriteError: unless InfluxDB acknowledged them.
+        """
+        precision = batch_precision(ts for _, ts in points)
+        query = urllib.parse.urlencode(
+            {"org": self.org, "bucket": self.bucket, "precision": precision}
+        )
+        body = render_lines(points, precision).encode()
+        status, headers = self._probe(
+            "POST", f"/api/v2/write?{query}", body, min(self._timeout, 10.0)
+        )
+        if status == ACKNOWLEDGED:
+            return f'bucket "{self.bucket}"'
+        if status < 400:  # noqa: PLR2004 (a web page or a redirect)
+            raise WriteError(self._redact(self._not_influxdb(status, headers)))
+        template = _API_ERRORS.get(status) or _OTHER
+        msg = template.format(
+            status=status,
+            message=f"writing {name}",
+            stream=name,
+            url=self.url,
+            org=self.org,
+            bucket=self.bucket,
+            line="(not identified)",
+        )
+        raise WriteError(self._redact(msg))
 
     def _api_message(self, exc: ApiException, stream_name: str, body: str) -> str:
         status = exc.status or 0
@@ -347,6 +380,8 @@ class FileWriter:
         finally:
             os.close(fd)
         return str(path)
+
+    write_once = write
 
     def _cut_partial_line(self, fd: int, path: Path) -> int:
         """Cut an unfinished last line off the file; return the size that remains."""

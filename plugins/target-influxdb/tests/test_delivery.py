@@ -192,6 +192,8 @@ def test_engine_stopped_mid_stream_fails_without_state_and_a_rerun_completes(
     assert proc.returncode != 0
     assert stdout.strip() == "", "no STATE may pass the last written batch"
     assert 'did not accept the batch of stream "gas_quality" after 1 retries' in stderr
+    assert "Run health points not written: InfluxDB at" in stderr  # one quick attempt
+    assert stderr.strip().splitlines()[-1].split(" | ", 3)[-1].startswith("failed: InfluxDB at")
     local_influxdb.start_engine()
     assert stored(local_influxdb, bucket) == expected(range(50))
 

@@ -1,0 +1,531 @@
+"""The GB gas dashboards of Grafana, as code: writes ``grafana/dashboards/*.json``.
+
+Every panel queries the InfluxQL datasource provisioned by
+``grafana/provisioning/datasources/influxdb.yaml`` with a raw query that uses Grafana's
+``$timeFilter`` macro (and ``$__interval`` where it draws over time), so the tests can run each
+query on a real engine. Run ``.venv/bin/python scripts/build_dashboards.py`` after changing a
+panel; ``--check`` (what the tests run) exits 1 and names the files that differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import typing as t
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARDS = ROOT / "grafana" / "dashboards"
+DATASOURCE = {"type": "influxdb", "uid": "influxdb-influxql"}
+SCHEMA_VERSION = 39
+WIDTH = 24
+
+GSMR_WOBBE_MIN = 47.20
+GSMR_WOBBE_MAX = 51.41
+"""The Wobbe index band of the Gas Safety (Management) Regulations, MJ/m³."""
+
+LDZ_CALORIFIC_VALUES = {
+    f"PUBOB{4507 + i}": f"LDZ {ldz}"
+    for i, ldz in enumerate(
+        ("EA", "EM", "NO", "NE", "NT", "NW", "SC", "SO", "SE", "SW", "WM", "WN", "WS")
+    )
+}
+"""The tap's default calorific value items, by local distribution zone."""
+
+MINUTE = 60
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+LAG_LIMITS = {  # stream: (late, stale) in seconds of data lag
+    "instantaneous_flows": (30 * MINUTE, HOUR),
+    "gas_quality": (2 * HOUR, 3 * HOUR),
+    "publications": (2 * DAY, 3 * DAY),
+    "gas_quality_history": (2 * DAY, 3 * DAY),
+}
+"""When a stream's newest point is late (orange) and stale (red); the alerts use the same
+hour limits for gas quality and flows."""
+
+Panel = dict[str, t.Any]
+
+
+def query(text: str, *, alias: str = "", ref: str = "A", table: bool = False) -> dict[str, t.Any]:
+    """One raw InfluxQL query of a panel."""
+    return {
+        "refId": ref,
+        "datasource": DATASOURCE,
+        "rawQuery": True,
+        "query": text,
+        "resultFormat": "table" if table else "time_series",
+        "alias": alias,
+    }
+
+
+def thresholds(*steps: tuple[str, float | None]) -> dict[str, t.Any]:
+    """Absolute thresholds: the first step's value is None (from minus infinity)."""
+    return {"mode": "absolute", "steps": [{"color": c, "value": v} for c, v in steps]}
+
+
+def override(name: str, **properties: t.Any) -> dict[str, t.Any]:  # noqa: ANN401
+    """Field properties for the series or column of that name."""
+    return {
+        "matcher": {"id": "byName", "options": name},
+        "properties": [{"id": key, "value": value} for key, value in properties.items()],
+    }
+
+
+def panel(  # noqa: PLR0913
+    kind: str,
+    title: str,
+    targets: list[dict[str, t.Any]],
+    *,
+    description: str,
+    unit: str = "none",
+    width: int = 12,
+    height: int = 8,
+    custom: dict[str, t.Any] | None = None,
+    options: dict[str, t.Any] | None = None,
+    **defaults: t.Any,  # noqa: ANN401
+) -> Panel:
+    """A panel on the InfluxQL datasource; its place is set by :func:`dashboard`."""
+    overrides = defaults.pop("overrides", [])
+    interval = defaults.pop("interval", None)
+    out: Panel = {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "targets": targets,
+        "gridPos": {"h": height, "w": width, "x": 0, "y": 0},
+        "fieldConfig": {
+            "defaults": {"unit": unit, "custom": custom or {}, **defaults},
+            "overrides": overrides,
+        },
+        "options": options or {},
+    }
+    if interval:
+        out["interval"] = interval
+    return out
+
+
+def lines(
+    title: str,
+    targets: list[dict[str, t.Any]],
+    *,
+    stacked: bool = False,
+    bars: bool = False,
+    **kwargs: t.Any,  # noqa: ANN401
+) -> Panel:
+    """A time series panel: lines, or stacked areas, or bars."""
+    custom = {
+        "drawStyle": "bars" if bars else "line",
+        "lineWidth": 1,
+        "fillOpacity": 60 if stacked else (80 if bars else 10),
+        "stacking": {"mode": "normal" if stacked else "none", "group": "A"},
+        "spanNulls": True,
+        "showPoints": "never",
+        **kwargs.pop("custom", {}),
+    }
+    options = {
+        "legend": {"displayMode": "table", "placement": "right", "calcs": ["lastNotNull", "mean"]},
+        "tooltip": {"mode": "multi", "sort": "desc"},
+    }
+    return panel("timeseries", title, targets, custom=custom, options=options, **kwargs)
+
+
+def per_site(field: str) -> str:
+    """A gas quality field of the chosen sites, averaged over each interval."""
+    return (
+        f'SELECT mean("{field}") FROM "gas_quality" WHERE "site_id" =~ /^$site$/ AND $timeFilter '
+        'GROUP BY time($__interval), "site_id" fill(none)'
+    )
+
+
+def flow_group(group_id: str, by: str = "site_id") -> str:
+    """The instantaneous flows of one group of the feed, per site."""
+    return (
+        f'SELECT mean("flow_rate") FROM "instantaneous_flow" WHERE "group_id" = \'{group_id}\' '
+        f'AND $timeFilter GROUP BY time($__interval), "{by}" fill(none)'
+    )
+
+
+def daily(where: str, by: str = "") -> str:
+    """A daily data item as stored: the latest value published for each gas day."""
+    group = f', "{by}"' if by else ""
+    return (
+        f'SELECT last("value") FROM "gas_publication" WHERE {where} AND $timeFilter '
+        f"GROUP BY time($__interval){group} fill(none)"
+    )
+
+
+def gas_quality() -> dict[str, t.Any]:
+    """CV, Wobbe index, SG, CO2 and N2 by site."""
+    mj = "suffix: MJ/m³"
+    site = "site $tag_site_id"
+    panels = [
+        lines(
+            "Calorific value",
+            [query(per_site("cv"), alias=site)],
+            unit=mj,
+            decimals=2,
+            description="Calorific value (CV) of each chosen site, MJ/m³.",
+        ),
+        lines(
+            "Wobbe index",
+            [query(per_site("wi"), alias=site)],
+            unit=mj,
+            decimals=2,
+            custom={"thresholdsStyle": {"mode": "line+area"}},
+            thresholds=thresholds(
+                ("red", None), ("green", GSMR_WOBBE_MIN), ("red", GSMR_WOBBE_MAX)
+            ),
+            min=46.5,
+            max=52,
+            description=(
+                f"Wobbe index of each chosen site, MJ/m³. The green band is the GS(M)R limit, "
+                f"{GSMR_WOBBE_MIN:.2f} to {GSMR_WOBBE_MAX:.2f} MJ/m³."
+            ),
+        ),
+        lines(
+            "Specific gravity",
+            [query(per_site("sg"), alias=site)],
+            decimals=3,
+            description="Specific gravity (relative density, air = 1) of each chosen site.",
+        ),
+        lines(
+            "Carbon dioxide and nitrogen",
+            [
+                query(per_site("co2"), alias="CO2 site $tag_site_id", ref="A"),
+                query(per_site("n2"), alias="N2 site $tag_site_id", ref="B"),
+            ],
+            unit="percent",
+            decimals=2,
+            description="CO2 and N2 content of each chosen site, mol %.",
+        ),
+        panel(
+            "table",
+            "Sites",
+            [
+                query(
+                    'SELECT last("cv") AS "cv", "site_name", "area_name", "wi", "sg", "co2", '
+                    '"n2" FROM "gas_quality" WHERE "site_id" =~ /^$site$/ AND $timeFilter '
+                    'GROUP BY "site_id"',
+                    table=True,
+                )
+            ],
+            width=24,
+            description="The newest reading of each chosen site, with its name and area.",
+            overrides=[override("Time", displayName="Published")],
+        ),
+    ]
+    site_variable = {
+        "name": "site",
+        "label": "Site",
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": 'SHOW TAG VALUES FROM "gas_quality" WITH KEY = "site_id"',
+        "definition": 'SHOW TAG VALUES FROM "gas_quality" WITH KEY = "site_id"',
+        "multi": True,
+        "includeAll": True,
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "refresh": 2,
+        "sort": 3,
+    }
+    return dashboard(
+        "gb-gas-quality",
+        "Gas quality",
+        "Gas quality by site, as National Gas publishes it each hour.",
+        panels,
+        variables=[site_variable],
+    )
+
+
+def flows() -> dict[str, t.Any]:
+    """Supply by terminal, demand by category, totals and linepack."""
+    mcmd = "suffix: mcm/d"
+    panels = [
+        lines(
+            "Supply by terminal",
+            [query(flow_group("supply_from_terminals"), alias="$tag_site_id")],
+            stacked=True,
+            unit=mcmd,
+            description="Instantaneous supply of each terminal, stacked, mcm/d.",
+        ),
+        lines(
+            "Demand by category",
+            [query(flow_group("demand_by_category"), alias="$tag_site_id")],
+            unit=mcmd,
+            description="Instantaneous demand of each category, mcm/d.",
+        ),
+        lines(
+            "Total supply and total demand",
+            [
+                query(
+                    'SELECT mean("flow_rate") FROM "instantaneous_flow" WHERE ("group_id" = '
+                    "'total_supply' OR \"group_id\" = 'total_demand') AND $timeFilter "
+                    'GROUP BY time($__interval), "group_id" fill(none)',
+                    alias="$tag_group_id",
+                )
+            ],
+            unit=mcmd,
+            overrides=[
+                override("total_supply", displayName="Total supply"),
+                override("total_demand", displayName="Total demand"),
+            ],
+            description="Total NTS supply against total demand, mcm/d.",
+        ),
+        lines(
+            "Linepack",
+            [query(flow_group("actual_linepack"), alias="Actual linepack")],
+            unit="suffix: mcm",
+            description="Gas held in the NTS pipes, from the 2-minute feed, mcm.",
+        ),
+    ]
+    return dashboard(
+        "gb-gas-flows",
+        "Flows",
+        "NTS flows every 2 minutes, published every 12 minutes.",
+        panels,
+    )
+
+
+def demand_and_prices() -> dict[str, t.Any]:
+    """NTS demand, SAP, opening linepack and the LDZ calorific values, by gas day."""
+    ldz = "|".join(LDZ_CALORIFIC_VALUES)
+    panels = [
+        lines(
+            "NTS demand, actual",
+            [query(daily("\"publication_id\" = 'PUBOB637'"), alias="Demand actual, NTS, D+1")],
+            bars=True,
+            unit="suffix: mcm",
+            description=(
+                "Demand Actual, NTS, D+1 (PUBOB637) for each gas day, mcm. A revised value "
+                "replaces the first one: the latest is shown."
+            ),
+            interval="1d",
+        ),
+        lines(
+            "System average price",
+            [query(daily("\"publication_id\" = 'PUBOB603'"), alias="SAP, actual day")],
+            unit="suffix: p/kWh",
+            decimals=4,
+            custom={"showPoints": "always"},
+            description="SAP, Actual Day (PUBOB603) for each gas day, p/kWh.",
+            interval="1d",
+        ),
+        lines(
+            "LDZ calorific values",
+            [
+                query(
+                    daily(f'"publication_id" =~ /^({ldz})$/', "publication_id"),
+                    alias="$tag_publication_id",
+                )
+            ],
+            unit="suffix: MJ/m³",
+            decimals=2,
+            custom={"showPoints": "always"},
+            overrides=[override(pid, displayName=n) for pid, n in LDZ_CALORIFIC_VALUES.items()],
+            description="Calorific value of each local distribution zone for each gas day, MJ/m³.",
+            interval="1d",
+        ),
+        lines(
+            "Opening linepack",
+            [query(daily("\"publication_id\" = 'PUBOB693'"), alias="Opening linepack, actual")],
+            bars=True,
+            unit="suffix: mcm",
+            description="Opening linepack, actual (PUBOB693) for each gas day, mcm.",
+            interval="1d",
+        ),
+    ]
+    return dashboard(
+        "gb-gas-demand-prices",
+        "Demand and prices",
+        "Daily data items by gas day; revised values are shown as stored (the latest).",
+        panels,
+        time_from="now-30d",
+    )
+
+
+def pipeline_health() -> dict[str, t.Any]:
+    """Each stream's last run, results, records per run and data lag."""
+    runs = '"data_imports_run"'
+    status_colours = [
+        {
+            "type": "value",
+            "options": {
+                "ok": {"color": "green", "index": 0, "text": "ok"},
+                "failed": {"color": "red", "index": 1, "text": "failed"},
+            },
+        }
+    ]
+    lag_query = (
+        f'SELECT $__to / 1000 - last("newest") FROM {runs} WHERE $timeFilter GROUP BY "stream"'
+    )
+    panels = [
+        panel(
+            "table",
+            "Last run of each stream",
+            [
+                query(
+                    'SELECT last("records") AS "records", "points", "rejected", "skipped", '
+                    f'"duration", "status" FROM {runs} WHERE $timeFilter GROUP BY "job", "stream"',
+                    table=True,
+                )
+            ],
+            width=24,
+            description=(
+                "The newest run of each job and stream: when it ended, what it received and "
+                "wrote, and its result."
+            ),
+            overrides=[
+                override("Time", displayName="Ended", unit="dateTimeFromNow"),
+                override("duration", unit="s", decimals=1),
+                override(
+                    "status",
+                    mappings=status_colours,
+                    custom={"cellOptions": {"type": "color-background"}},
+                ),
+            ],
+        ),
+        panel(
+            "stat",
+            "Data lag",
+            [query(lag_query, alias="$tag_stream")],
+            unit="s",
+            width=24,
+            height=5,
+            thresholds=thresholds(("green", None), ("orange", HOUR), ("red", 3 * HOUR)),
+            overrides=[
+                override(
+                    stream,
+                    thresholds=thresholds(("green", None), ("orange", late), ("red", stale)),
+                )
+                for stream, (late, stale) in LAG_LIMITS.items()
+            ],
+            options={
+                "colorMode": "background",
+                "graphMode": "none",
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            },
+            description=(
+                "Now minus the newest point each stream has written, in the newest run. "
+                "Orange when late, red when stale: 30 and 60 minutes for flows, 2 and 3 hours "
+                "for gas quality, 2 and 3 days for the daily items and the backfill."
+            ),
+        ),
+        panel(
+            "state-timeline",
+            "Result of each run",
+            [
+                query(
+                    f'SELECT last("status") FROM {runs} WHERE $timeFilter '
+                    'GROUP BY time($__interval), "stream" fill(none)',
+                    alias="$tag_stream",
+                )
+            ],
+            mappings=status_colours,
+            options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8},
+            description="ok or failed, for each run of each stream.",
+        ),
+        lines(
+            "Records per run",
+            [
+                query(
+                    f'SELECT sum("records") FROM {runs} WHERE $timeFilter '
+                    'GROUP BY time($__interval), "stream" fill(none)',
+                    alias="$tag_stream",
+                )
+            ],
+            bars=True,
+            description="Records each stream received, per run.",
+        ),
+    ]
+    return dashboard(
+        "gb-gas-pipeline-health",
+        "Pipeline health",
+        "The pipeline's own runs, from the points the target writes at the end of each run.",
+        panels,
+        time_from="now-24h",
+    )
+
+
+def dashboard(  # noqa: PLR0913
+    uid: str,
+    title: str,
+    description: str,
+    panels: list[Panel],
+    *,
+    variables: list[dict[str, t.Any]] | None = None,
+    time_from: str = "now-2d",
+) -> dict[str, t.Any]:
+    """A read-only dashboard; panels fill rows left to right."""
+    x = y = row_height = 0
+    for number, item in enumerate(panels, start=1):
+        pos = item["gridPos"]
+        if x + pos["w"] > WIDTH:
+            x, y, row_height = 0, y + row_height, 0
+        pos["x"], pos["y"] = x, y
+        x, row_height = x + pos["w"], max(row_height, pos["h"])
+        item["id"] = number
+    return {
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["gb-gas"],
+        "editable": False,
+        "graphTooltip": 1,
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "time": {"from": time_from, "to": "now"},
+        "refresh": "5m",
+        "timezone": "",
+        "annotations": {"list": []},
+        "links": [
+            {
+                "type": "dashboards",
+                "title": "GB gas",
+                "tags": ["gb-gas"],
+                "asDropdown": False,
+                "includeVars": False,
+                "keepTime": True,
+            }
+        ],
+        "templating": {"list": variables or []},
+        "panels": panels,
+    }
+
+
+BUILDERS = {
+    "gas-quality.json": gas_quality,
+    "flows.json": flows,
+    "demand-prices.json": demand_and_prices,
+    "pipeline-health.json": pipeline_health,
+}
+
+
+def build() -> dict[str, str]:
+    """Every dashboard file's text, by file name."""
+    return {name: json.dumps(make(), indent=2) + "\n" for name, make in BUILDERS.items()}
+
+
+def main() -> int:
+    """Write the dashboards, or with ``--check`` name those that differ (exit 1)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 on a diff")
+    check = parser.parse_args().check
+    stale = []
+    for name, text in build().items():
+        path = DASHBOARDS / name
+        if path.exists() and path.read_text() == text:
+            continue
+        stale.append(name)
+        if not check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    if check and stale:
+        print(f"differ from scripts/build_dashboards.py: {', '.join(stale)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
