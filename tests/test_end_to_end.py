@@ -95,6 +95,34 @@ def test_meltano_run_loads_every_stream_then_resumes_without_duplicates(
     assert len(after["gas_publication"]) == len(new["gas_publication"])
 
 
+def test_a_run_influxdb_refuses_is_recorded_as_failed_and_keeps_the_state(
+    project_env, local_influxdb, bucket, fake_api: FakeNationalGasProcess
+):
+    first = meltano(project_env, "run", JOB)
+    assert first.returncode == 0, first.stderr[-3000:]
+    state = meltano(project_env, "state", "get", STATE_ID).stdout
+    stored = expected.snapshot(local_influxdb, bucket)
+
+    fake_api.advance(60)
+    local_influxdb.queue_faults([{"status": 500}])  # the next write of data, not retried
+    refused = meltano({**project_env, "TARGET_INFLUXDB_MAX_RETRIES": "0"}, "run", JOB)
+    assert refused.returncode != 0
+    assert meltano(project_env, "state", "get", STATE_ID).stdout == state
+    assert expected.snapshot(local_influxdb, bucket) == stored
+
+    series = local_influxdb.query(bucket, 'SELECT * FROM "data_imports_run" GROUP BY "job"')
+    assert [s["tags"]["job"] for s in series] == [STATE_ID]
+    columns = series[0]["columns"]
+    rows = [dict(zip(columns, row, strict=True)) for row in series[0]["values"]]
+    runs = sorted({row["time"] for row in rows})
+    assert len(runs) == 2
+    assert {row["status"] for row in rows if row["time"] == runs[0]} == {"ok"}
+    failed = [row for row in rows if row["time"] == runs[1]]
+    assert {row["status"] for row in failed} == {"failed"}
+    assert sum(row["rejected"] for row in failed) > 0
+    assert sum(row["points"] for row in failed) == 0
+
+
 def test_run_etl_runs_a_job_once_when_started_twice(project_env, influxdb, bucket, tmp_path):
     script = str(REPO_ROOT / "run-etl.sh")
     env = {**project_env, "MELTANO": MELTANO}

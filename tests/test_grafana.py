@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from testkit.fake_grafana import FakeGrafana
 from testkit.fixtures import FAKE_NOW, FAKE_START_DATE, meltano, meltano_env
 from testkit.processes import REPO_ROOT
 
@@ -443,3 +444,36 @@ def test_alert_queries_count_fresh_points_and_find_none_once_stale(filled: Fille
             series = filled.engine.query(filled.bucket, text)
             count = series[0]["values"][0][1] if series else 0
             assert (count > 0) is fresh, (rule["title"], now, count)
+
+
+def check_grafana(fake: FakeGrafana, password: str) -> subprocess.CompletedProcess[str]:
+    """scripts/check_grafana.py against a Grafana API."""
+    script = str(REPO_ROOT / "scripts" / "check_grafana.py")
+    return subprocess.run(
+        [sys.executable, script, "--url", fake.url, "--password", password, "--wait", "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_ci_check_of_grafana_passes_and_names_what_is_missing(filled: Filled):
+    fake = FakeGrafana(filled.engine, filled.bucket, "ci-password")
+    try:
+        passed = check_grafana(fake, "ci-password")
+        refused = check_grafana(fake, "wrong-password")
+    finally:
+        fake.stop()
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert passed.stdout.count(": ok") == len(DASHBOARD_FILES)
+    assert refused.returncode == 1
+    assert "FAIL datasource influxdb-influxql: health check 401" in refused.stderr
+
+    fake = FakeGrafana(filled.engine, filled.bucket, "pw", missing=frozenset({"gb-gas-flows"}))
+    try:
+        missing = check_grafana(fake, "pw")
+    finally:
+        fake.stop()
+    assert missing.returncode == 1
+    assert "FAIL flows.json: dashboard gb-gas-flows did not load (404" in missing.stderr

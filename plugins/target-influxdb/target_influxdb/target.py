@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import time
 import typing as t
 from functools import cached_property
 
@@ -237,6 +238,7 @@ class TargetInfluxDB(Target):
                 name = sink.stream_name
                 runs[name] = runs[name].plus(sink.run) if name in runs else sink.run
         job = self.config.get("run_job") or default_job()
+        ended_us = time.time_ns() // 1_000
         points = [
             run_point(
                 measurement,
@@ -245,6 +247,7 @@ class TargetInfluxDB(Target):
                 run=run,
                 status=status,
                 static_tags=self.config.get("static_tags"),
+                now_us=ended_us,
             )
             for name, run in runs.items()
         ]
