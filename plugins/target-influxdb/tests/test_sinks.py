@@ -45,6 +45,26 @@ def test_the_sdk_calls_the_timestamp_hook_as_the_override_expects():
     assert "self._warned_missing_fields" in inspect.getsource(Sink.__init__)
 
 
+def test_the_sdk_dispatches_messages_and_keeps_sinks_as_the_run_report_expects():
+    # TargetInfluxDB wraps the SDK's private message handlers to record a failed run, and
+    # reads the SDK's private lists of sinks to report each stream once a run. This fails when
+    # an SDK upgrade stops dispatching through these names or keeps its sinks elsewhere.
+    from singer_sdk.plugin_base import BaseSingerReader  # noqa: PLC0415
+    from singer_sdk.target_base import Target  # noqa: PLC0415
+
+    dispatch = inspect.getsource(BaseSingerReader.process_lines)
+    for handler in ("_process_schema_message", "_process_record_message", "_process_state_message"):
+        assert f"self.{handler}" in dispatch
+        assert list(inspect.signature(getattr(Target, handler)).parameters) == [
+            "self",
+            "message_dict",
+        ]
+    assert "self.process_endofpipe()" in inspect.getsource(BaseSingerReader.listen)
+    drain = inspect.getsource(Target.drain_all)
+    assert "self._sinks_to_clear" in drain
+    assert "self._sinks_active.values()" in drain
+
+
 def test_dates_stay_text_and_unknown_fields_are_named_once(tmp_path, caplog):
     sink = sink_for(tmp_path)
     record = {"site_id": 1, "at": "2026-03-29T08:00:00+00:00", "cv": None, "extra": 5, "none": None}
