@@ -38,18 +38,6 @@ class StreamRun:
         self.points += count
         self.newest_us = newest_us if self.newest_us is None else max(self.newest_us, newest_us)
 
-    def plus(self, other: StreamRun) -> StreamRun:
-        """The two runs of one stream (its schema changed mid-run) as one."""
-        newest = [n for n in (self.newest_us, other.newest_us) if n is not None]
-        return StreamRun(
-            records=self.records + other.records,
-            points=self.points + other.points,
-            rejected=self.rejected + other.rejected,
-            skipped=self.skipped + other.skipped,
-            newest_us=max(newest) if newest else None,
-            started=min(self.started, other.started),
-        )
-
     @property
     def duration(self) -> float:
         """Seconds since the stream's first message."""

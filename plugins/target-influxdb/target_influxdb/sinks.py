@@ -64,7 +64,8 @@ class InfluxDBSink(BatchSink):
         self._encoder = PointEncoder(stream_name, schema, mapping, self.config.get("static_tags"))
         self._known_properties = frozenset(schema.get("properties") or ())
         self._untimed_fails = mapping.timestamp is None and self.config["untimed_streams"] == "fail"
-        self.run = StreamRun()
+        # one count per stream and run: a sink that replaces this one (a new schema) goes on
+        self.run = target.stream_runs.setdefault(stream_name, StreamRun())
         self.logger.info(
             "Stream %r -> measurement %r, tags %s, timestamp %s",
             stream_name,

@@ -157,6 +157,7 @@ class TargetInfluxDB(Target):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:  # noqa: ANN401
         """Initialize the target and check the connection settings."""
         self.schema_bookmark_properties: list[str] = []
+        self.stream_runs: dict[str, StreamRun] = {}
         self._runs_reported = False
         super().__init__(*args, **kwargs)
         if self.config.get("url"):
@@ -228,15 +229,9 @@ class TargetInfluxDB(Target):
     def report_runs(self, status: str) -> None:
         """Write one health point per stream received, once a run; a failure only warns."""
         measurement = self.config.get("run_measurement")
-        sinks = [*self._sinks_to_clear, *self._sinks_active.values()]
-        if self._runs_reported or not measurement or not sinks:
+        if self._runs_reported or not measurement or not self.stream_runs:
             return
         self._runs_reported = True
-        runs: dict[str, StreamRun] = {}
-        for sink in sinks:  # a stream whose schema changed had two sinks: one run
-            if isinstance(sink, InfluxDBSink):
-                name = sink.stream_name
-                runs[name] = runs[name].plus(sink.run) if name in runs else sink.run
         job = self.config.get("run_job") or default_job()
         ended_us = time.time_ns() // 1_000
         points = [
@@ -249,7 +244,7 @@ class TargetInfluxDB(Target):
                 static_tags=self.config.get("static_tags"),
                 now_us=ended_us,
             )
-            for name, run in runs.items()
+            for name, run in self.stream_runs.items()
         ]
         try:
             self.writer.write_once(measurement, points)

@@ -91,6 +91,19 @@ def test_file_mode_writes_the_run_to_its_own_file(tmp_path):
     assert "skipped 1 records with no field value" in run.log
 
 
+def test_a_stream_whose_schema_changes_mid_run_is_one_run(tmp_path):
+    output = tmp_path / "lp"
+    wider = singer.schema(
+        STREAM, {**PROPERTIES, "n2": {"type": ["number", "null"]}}, ["site_id"], ["published_time"]
+    )
+    messages = [SCHEMA, reading(0), singer.state({"s": 1}), wider, reading(1), reading(2)]
+    run = singer.run_target(tmp_path, {"output_path": str(output)}, messages)
+    assert run.returncode == 0, run.log
+    (line,) = (output / "data_imports_run.lp").read_text().splitlines()
+    fields = fields_of(line)
+    assert (fields["records"], fields["points"]) == ("3i", "3i")
+
+
 def test_an_empty_measurement_name_writes_no_health_point(tmp_path):
     output = tmp_path / "lp"
     config = {"output_path": str(output), "run_measurement": ""}
