@@ -144,8 +144,7 @@ class InfluxDBWriter:
         status, headers = self._probe("GET", "/ping", None, timeout)
         if status != ACKNOWLEDGED:
             raise WriteError(self._redact(self._not_influxdb(status, headers) + " (at /ping)"))
-        query = urllib.parse.urlencode({"org": self.org, "bucket": self.bucket, "precision": "s"})
-        status, headers = self._probe("POST", f"/api/v2/write?{query}", b"", timeout)
+        status, headers = self._post_write(b"", "s")
         if status in {400, ACKNOWLEDGED}:  # 400: "writing requires points", all else was fine
             return
         if status == 429 or status >= 500:  # noqa: PLR2004 (busy or starting: writes will retry)
@@ -153,13 +152,14 @@ class InfluxDBWriter:
         template = _API_ERRORS.get(status)
         if template is None:
             raise WriteError(self._redact(self._not_influxdb(status, headers)))
-        raise WriteError(
-            self._redact(
-                template.format(
-                    url=self.url, org=self.org, bucket=self.bucket, message="at start-up"
-                )
-            )
+        raise WriteError(self._redact(self._describe(status, template, message="at start-up")))
+
+    def _post_write(self, body: bytes, precision: str) -> tuple[int, t.Mapping[str, str]]:
+        """One POST to the write API, no retries, answered within 10 s at most."""
+        query = urllib.parse.urlencode(
+            {"org": self.org, "bucket": self.bucket, "precision": precision}
         )
+        return self._probe("POST", f"/api/v2/write?{query}", body, min(self._timeout, 10.0))
 
     def _probe(
         self, method: str, path: str, body: bytes | None, timeout: float
@@ -227,25 +227,16 @@ class InfluxDBWriter:
             WriteError: unless InfluxDB acknowledged them.
         """
         precision = batch_precision(ts for _, ts in points)
-        query = urllib.parse.urlencode(
-            {"org": self.org, "bucket": self.bucket, "precision": precision}
-        )
-        body = render_lines(points, precision).encode()
-        status, headers = self._probe(
-            "POST", f"/api/v2/write?{query}", body, min(self._timeout, 10.0)
-        )
+        status, headers = self._post_write(render_lines(points, precision).encode(), precision)
         if status == ACKNOWLEDGED:
             return f'bucket "{self.bucket}"'
         if status < 400:  # noqa: PLR2004 (a web page or a redirect)
             raise WriteError(self._redact(self._not_influxdb(status, headers)))
-        template = _API_ERRORS.get(status) or _OTHER
-        msg = template.format(
-            status=status,
+        msg = self._describe(
+            status,
+            _API_ERRORS.get(status) or _OTHER,
             message=f"writing {name}",
             stream=name,
-            url=self.url,
-            org=self.org,
-            bucket=self.bucket,
             line="(not identified)",
         )
         raise WriteError(self._redact(msg))
@@ -257,10 +248,16 @@ class InfluxDBWriter:
         message = _error_message(exc)
         line = _first_rejected_line(message, body) if status in {400, 422} else ""
         template = _API_ERRORS.get(status) or (_RETRIED if status >= 429 else _OTHER)  # noqa: PLR2004
+        return self._describe(status, template, message=message, stream=stream_name, line=line)
+
+    def _describe(
+        self, status: int, template: str, *, message: str, stream: str = "", line: str = ""
+    ) -> str:
+        """An answer of the write API in one of the messages above."""
         return template.format(
             status=status,
             message=message,
-            stream=stream_name,
+            stream=stream,
             url=self.url,
             org=self.org,
             bucket=self.bucket,
