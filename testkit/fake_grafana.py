@@ -23,6 +23,11 @@ if t.TYPE_CHECKING:
 GRAFANA = REPO_ROOT / "grafana"
 
 
+def time_filter(start_ms: int | str, end_ms: int | str) -> str:
+    """What Grafana's InfluxQL backend writes for ``$timeFilter``."""
+    return f"time >= {start_ms}ms and time <= {end_ms}ms"
+
+
 class FakeGrafana:
     """Grafana's API on loopback, with one admin user, over one bucket of a real engine.
 
@@ -87,7 +92,7 @@ class FakeGrafana:
         for item in body["queries"]:
             text = (
                 item["query"]
-                .replace("$timeFilter", f"time >= {body['from']}ms and time <= {body['to']}ms")
+                .replace("$timeFilter", time_filter(body["from"], body["to"]))
                 .replace("$__interval", f"{item['intervalMs']}ms")
             )
             try:

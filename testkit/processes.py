@@ -19,6 +19,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 LISTENING = "listening on "
 
 
+def run_script(name: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``scripts/<name>`` in a fresh interpreter and collect what it printed."""
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that is free right now."""
     with socket.socket() as sock:

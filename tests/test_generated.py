@@ -3,19 +3,10 @@ follow it."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from testkit.processes import REPO_ROOT
+from testkit.processes import run_script
 
 
 def test_readme_tables_and_meltano_yml_are_written_from_the_plugins():
     # a fresh interpreter: the SDK's test suites add their own settings to the plugin classes
-    check = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "sync_from_plugins.py"), "--check"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    check = run_script("sync_from_plugins.py", "--check")
     assert check.returncode == 0, check.stdout + check.stderr

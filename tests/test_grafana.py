@@ -6,19 +6,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import subprocess
-import sys
 import typing as t
 from pathlib import Path
 
 import pytest
 import yaml
 
-from testkit.fake_grafana import FakeGrafana
+from testkit.fake_grafana import FakeGrafana, time_filter
 from testkit.fixtures import FAKE_NOW, FAKE_START_DATE, meltano, meltano_env
-from testkit.processes import REPO_ROOT
+from testkit.processes import REPO_ROOT, run_script
 
 if t.TYPE_CHECKING:
+    import subprocess
     from collections.abc import Iterator
 
     from testkit.fake_nationalgas import FakeNationalGasProcess
@@ -90,13 +89,7 @@ def compose_service(name: str) -> dict[str, t.Any]:
 
 
 def test_dashboards_are_what_their_source_generates():
-    check = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "build_dashboards.py"), "--check"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    check = run_script("build_dashboards.py", "--check", timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
     assert {path.name for path in DASHBOARD_FILES} == {
         "gas-quality.json",
@@ -337,7 +330,7 @@ def substitute(text: str, panel: dict[str, t.Any], window: tuple[int, int], site
     """A query as Grafana sends it: macros and the site variable filled in."""
     start_ms, end_ms = window
     return (
-        text.replace("$timeFilter", f"time >= {start_ms}ms and time <= {end_ms}ms")
+        text.replace("$timeFilter", time_filter(start_ms, end_ms))
         .replace("$__interval", panel.get("interval") or "1h")
         .replace("$__from", str(start_ms))
         .replace("$__to", str(end_ms))
@@ -448,14 +441,7 @@ def test_alert_queries_count_fresh_points_and_find_none_once_stale(filled: Fille
 
 def check_grafana(fake: FakeGrafana, password: str) -> subprocess.CompletedProcess[str]:
     """scripts/check_grafana.py against a Grafana API."""
-    script = str(REPO_ROOT / "scripts" / "check_grafana.py")
-    return subprocess.run(
-        [sys.executable, script, "--url", fake.url, "--password", password, "--wait", "5"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_script("check_grafana.py", "--url", fake.url, "--password", password, "--wait", "5")
 
 
 def test_the_ci_check_of_grafana_passes_and_names_what_is_missing(filled: Filled):
