@@ -1,14 +1,15 @@
 """Run the schedules of meltano.yml at their cron times: the container's long-running mode.
 
 ``python scheduler.py run`` reads the schedules with ``meltano schedule list --format=json``
-(meltano.yml stays the one source of truth), computes each next time with croniter, and starts
-``run-etl.sh <job>`` when a schedule is due, never two runs of one job at once. It logs to
-stdout, writes a heartbeat and the result of the last run to ``DATA_IMPORTS_HEALTH_DIR``, and on
-SIGTERM or SIGINT stops scheduling and lets runs in flight finish within
-``DATA_IMPORTS_STOP_GRACE`` seconds before it asks them to stop.
+(meltano.yml stays the one source of truth), computes each next time with croniter, and runs a
+due schedule's job through the runner (``data_imports.runner``), never two runs of one job at
+once, each in a thread of its own. Every line of a run is printed with its job's name in front.
+It writes a heartbeat and the result of the last run to ``DATA_IMPORTS_HEALTH_DIR``. On SIGTERM
+or SIGINT it starts no new run and passes the stop on to the runs in flight, which stop within
+``DATA_IMPORTS_STOP_GRACE`` seconds (a stopped backfill resumes where it stopped).
 
 ``python scheduler.py health`` exits 0 while the heartbeat is fresh and the last run (if any)
-succeeded: the container's health check.
+did not fail: the container's health check.
 
 ``DATA_IMPORTS_SCHEDULES`` (a JSON list of ``{"name", "job", "interval"}``) replaces the schedules
 of meltano.yml, for tests and one-off operation.
@@ -26,18 +27,20 @@ import sys
 import threading
 import time
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from croniter import croniter
+
+from data_imports.options import OptionError, Options
+from data_imports.runner import FAILED, JobRun, RunResult, load_env
 
 PROJECT_DIR = Path(__file__).resolve().parent
 HEARTBEAT_SECONDS = 15
 STALE_AFTER_SECONDS = 120
 
-
-RESULTS_DIR = Path(os.environ.get("DATA_IMPORTS_LOCK_DIR") or PROJECT_DIR / ".meltano")
-"""Where run-etl.sh leaves the last line of each job's last run (beside its locks)."""
+Runner = t.Callable[[str, t.TextIO], JobRun]
+"""Makes the run of a job whose lines go to the given stream."""
 
 
 def log(message: str) -> None:
@@ -114,46 +117,69 @@ class Health:
         if not self.last_run.exists():
             return True, "scheduler running; no run finished yet"
         last = json.loads(self.last_run.read_text())
-        if last.get("exit_code") != 0:
-            return False, last.get("result") or (
-                f"last run of {last.get('job')} failed with exit code {last.get('exit_code')}"
-            )
-        return (
-            True,
-            f"scheduler running; last run of {last.get('job')} succeeded at {last.get('finished')}",
-        )
+        if last.get("status") == FAILED:
+            return False, str(last.get("result") or f"the last run of {last.get('job')} failed")
+        return True, f"scheduler running; last run: {last.get('result')}"
+
+
+class Prefixed:
+    """A text stream that writes each line with a prefix (a job's lines among others)."""
+
+    def __init__(self, prefix: str, stream: t.TextIO) -> None:
+        """Write to ``stream``."""
+        self.prefix, self.stream = prefix, stream
+
+    def write(self, text: str) -> int:
+        """Write whole lines, each with the prefix."""
+        lines = "".join(f"{self.prefix}{line}\n" for line in text.splitlines() if line)
+        self.stream.write(lines)
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the stream."""
+        self.stream.flush()
 
 
 @dataclass
 class Run:
-    """A run in flight."""
+    """A run in flight, in a thread of its own."""
 
     schedule: Schedule
-    process: subprocess.Popen[bytes]
-    started: dt.datetime
+    job_run: JobRun
+    thread: threading.Thread
+    result: list[RunResult] = field(default_factory=list)
+
+
+def default_runner(job: str, out: t.TextIO) -> JobRun:
+    """The runner's run of ``job``."""
+    return JobRun(job, out=out)
 
 
 class Scheduler:
     """Fires due schedules, one run per job at a time, until asked to stop."""
 
     def __init__(
-        self, schedules: list[Schedule], health: Health, command: list[str], grace: float
+        self,
+        schedules: list[Schedule],
+        health: Health,
+        runner: Runner = default_runner,
+        grace: float = 60,
     ) -> None:
-        """``command`` runs one job; the job name is appended."""
+        """``runner`` makes the run of a job; ``grace`` bounds a run's stop."""
         self.schedules = schedules
         self.health = health
-        self.command = command
+        self.runner = runner
         self.grace = grace
         self.stopping = threading.Event()
         self.running: dict[str, Run] = {}
 
     def stop(self, signum: int, _frame: object) -> None:
         """Signal handler: stop scheduling."""
-        log(f"received signal {signum}: no new runs; waiting for runs in flight")
+        log(f"received signal {signum}: no new runs; stopping the runs in flight")
         self.stopping.set()
 
     def serve(self) -> None:
-        """Schedule until stopped, then drain."""
+        """Schedule until stopped, then stop the runs in flight."""
         now = dt.datetime.now(dt.UTC)
         due = {s: s.next_after(now) for s in self.schedules}
         for schedule, when in due.items():
@@ -179,81 +205,44 @@ class Scheduler:
             log(f"schedule {schedule.name}: {schedule.job} is still running; this time is skipped")
             return
         log(f"schedule {schedule.name}: starting {schedule.job}")
-        # its own process group: a stop signal reaches run-etl.sh, meltano and the plugins at once
-        process = subprocess.Popen(  # noqa: S603
-            [*self.command, schedule.job],
-            cwd=PROJECT_DIR,
-            start_new_session=True,
+        out = t.cast("t.TextIO", Prefixed(f"{schedule.job} | ", sys.stdout))
+        job_run = self.runner(schedule.job, out)
+        results: list[RunResult] = []
+        thread = threading.Thread(
+            target=lambda: results.append(job_run.run()), name=schedule.job, daemon=True
         )
-        self.running[schedule.job] = Run(schedule, process, dt.datetime.now(dt.UTC))
+        self.running[schedule.job] = Run(schedule, job_run, thread, results)
+        thread.start()
 
     def reap(self) -> None:
         """Record the runs that finished."""
         for job, run in list(self.running.items()):
-            code = run.process.poll()
-            if code is None:
+            if run.thread.is_alive():
                 continue
             del self.running[job]
-            finished = dt.datetime.now(dt.UTC)
-            result = self.result_of(job, run.started)
-            log(f"schedule {run.schedule.name}: {job} finished with exit code {code}")
-            if code and result:
-                log(f"schedule {run.schedule.name}: {result}")  # the cause, last
-            self.health.record(
-                {
-                    "schedule": run.schedule.name,
-                    "job": job,
-                    "exit_code": code,
-                    "result": result,
-                    "started": run.started.isoformat(),
-                    "finished": finished.isoformat(),
-                }
-            )
-
-    def result_of(self, job: str, started: dt.datetime) -> str:
-        """The last line of a run of ``job`` (run-etl.sh keeps it), if that run wrote one."""
-        path = RESULTS_DIR / f"run-etl-{job}.result"
-        try:
-            if path.stat().st_mtime < started.timestamp() - 1:
-                return ""
-            return path.read_text().strip()
-        except OSError:
-            return ""
+            if not run.result:  # the run raised: its thread printed the traceback
+                log(f"schedule {run.schedule.name}: {job} ended without a result")
+                self.health.record({"job": job, "status": FAILED, "result": f"{job} crashed"})
+                continue
+            result = run.result[0]
+            log(f"schedule {run.schedule.name}: {result.last_line}")
+            self.health.record({"schedule": run.schedule.name, **result.as_dict()})
 
     def drain(self) -> None:
-        """Let runs in flight finish within the grace period, then ask them to stop."""
-        deadline = time.monotonic() + self.grace
-        while self.running and time.monotonic() < deadline:
-            self.health.beat()
-            time.sleep(0.5)
-            self.reap()
-        for job, run in self.running.items():
-            log(f"{job} still running after {self.grace:.0f}s: asking it to stop")
-            os.killpg(run.process.pid, signal.SIGTERM)
+        """Pass the stop on to the runs in flight and wait for them (each within the grace)."""
         for run in self.running.values():
-            try:
-                run.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                run.process.kill()
+            run.job_run.stop(signal.SIGTERM)
+        deadline = time.monotonic() + self.grace + 30
+        for run in self.running.values():
+            run.thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.reap()
         log("stopped")
-
-
-def meltano_executable() -> str:
-    """The project's meltano: the virtual environment's, else the one on PATH."""
-    local = PROJECT_DIR / ".venv" / "bin" / "meltano"
-    return os.environ.get("MELTANO") or (str(local) if local.exists() else "meltano")
 
 
 def main(argv: list[str] | None = None) -> int:
     """``run`` the scheduler, or check its ``health``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["run", "health"])
-    parser.add_argument(
-        "--job-command",
-        default=str(PROJECT_DIR / "run-etl.sh"),
-        help="command that runs one job, given the job name (default: run-etl.sh)",
-    )
     args = parser.parse_args(argv)
     health = Health(
         Path(os.environ.get("DATA_IMPORTS_HEALTH_DIR", PROJECT_DIR / ".meltano" / "health"))
@@ -262,16 +251,16 @@ def main(argv: list[str] | None = None) -> int:
         healthy, reason = health.verdict()
         print(reason)  # noqa: T201
         return 0 if healthy else 1
-    schedules = load_schedules(meltano_executable())
+    try:
+        options = Options.read(load_env())
+    except OptionError as exc:
+        log(str(exc))
+        return 2
+    schedules = load_schedules(options.meltano)
     if not schedules:
         log("meltano.yml has no job schedules: nothing to run")
         return 1
-    scheduler = Scheduler(
-        schedules,
-        health,
-        [args.job_command],
-        float(os.environ.get("DATA_IMPORTS_STOP_GRACE", "120")),
-    )
+    scheduler = Scheduler(schedules, health, grace=options.stop_grace)
     signal.signal(signal.SIGTERM, scheduler.stop)
     signal.signal(signal.SIGINT, scheduler.stop)
     scheduler.serve()

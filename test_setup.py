@@ -1,8 +1,10 @@
 """Check a data-imports installation and print a pass/fail table; exit 0 only when all pass.
 
 Checks the Python version, the variables the pipeline needs (naming the missing ones, never
-printing a value), the installed plugins, InfluxDB (reachable, and the token allowed to write to
-the bucket) and the National Gas API. ``--offline`` skips the two network checks.
+printing a value), every plugin setting against its kind (the runner's own check: a number, a
+list, an ISO 8601 date, a URL with its scheme...), the installed plugins, InfluxDB (reachable,
+and the token allowed to write to the bucket) and the National Gas API. ``--offline`` skips the
+two network checks.
 
 Run: ``.venv/bin/python test_setup.py [--offline] [--env-file .env]``
 """
@@ -10,8 +12,8 @@ Run: ``.venv/bin/python test_setup.py [--offline] [--env-file .env]``
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
-import os
 import subprocess
 import sys
 import typing as t
@@ -38,18 +40,12 @@ class Result:
     detail: str
 
 
-def load_environment(env_file: Path) -> dict[str, str]:
-    """The variables of ``env_file``, overridden by the process environment (as Meltano does)."""
-    values: dict[str, str] = {}
-    if env_file.is_file():
-        try:
-            from dotenv import dotenv_values  # noqa: PLC0415
-        except ImportError:
-            sys.exit(
-                "python-dotenv is missing: run ./setup.sh, then .venv/bin/python test_setup.py"
-            )
-        values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
-    return {**values, **os.environ}
+try:
+    from data_imports import settings
+    from data_imports.project import Project, ProjectError
+    from data_imports.runner import load_env
+except ImportError as missing:
+    sys.exit(f"{missing}: run ./setup.sh, then .venv/bin/python test_setup.py")
 
 
 def check_python() -> Result:
@@ -80,6 +76,19 @@ def check_variables(env: dict[str, str]) -> Result:
             "INFLUXDB_TOKEN is the placeholder of .env.example: replace it with an API token",
         )
     return Result("PASS", "required variables", f"INFLUXDB_URL, {', '.join(REQUIRED)} are set")
+
+
+def check_settings(env: dict[str, str]) -> Result:
+    """Every setting of every job's plugins, checked as a run checks it."""
+    try:
+        project = Project.load(PROJECT_DIR)
+        plugins = {p.name: p for job in project.job_names for p in project.job(job).plugins}
+        checked = settings.check(project, plugins.values(), env, dt.datetime.now(dt.UTC))
+    except ProjectError as exc:
+        return Result("FAIL", "settings", str(exc))
+    if checked.problems:
+        return Result("FAIL", "settings", "; ".join(checked.problems))
+    return Result("PASS", "settings", f"of {', '.join(plugins)}")
 
 
 def check_plugin(kind: str, name: str) -> Result:
@@ -194,7 +203,7 @@ def check_api(env: dict[str, str]) -> Result:
 
 def run_checks(env: dict[str, str], *, offline: bool) -> list[Result]:
     """Every check, in order."""
-    results = [check_python(), check_variables(env)]
+    results = [check_python(), check_variables(env), check_settings(env)]
     results += [check_plugin(kind, name) for kind, name in PLUGINS]
     if offline:
         results += [
@@ -221,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--offline", action="store_true", help="skip the InfluxDB and API checks")
     parser.add_argument("--env-file", type=Path, default=PROJECT_DIR / ".env", help="default: .env")
     args = parser.parse_args(argv)
-    results = run_checks(load_environment(args.env_file), offline=args.offline)
+    results = run_checks(load_env(env_file=args.env_file), offline=args.offline)
     print_table(results)
     failed = sum(r.status == "FAIL" for r in results)
     print(f"\n{len(results) - failed} of {len(results)} checks passed or skipped, {failed} failed")  # noqa: T201

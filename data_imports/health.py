@@ -1,0 +1,71 @@
+"""A run's outcome on its health points: ``status`` and ``cause`` for every stream of the job.
+
+``target-influxdb`` writes one ``data_imports_run`` point per stream at the end of its run, with
+the counts, as it saw the run. When the run failed elsewhere (in the tap, in Meltano) or was
+stopped, the runner writes ``status`` and ``cause`` onto the same series at the same time
+(InfluxDB merges the fields of points with the same series and time); where the target never
+got that far, the points are the runner's alone, at the run's end.
+"""
+
+from __future__ import annotations
+
+import socket
+import typing as t
+
+from target_influxdb.runs import status_point
+from target_influxdb.writers import FileWriter, InfluxDBWriter, WriteError
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+def writer_for(config: Mapping[str, t.Any]) -> FileWriter | InfluxDBWriter:
+    """The destination of ``target-influxdb``'s config: InfluxDB, or its files."""
+    if not config.get("url"):
+        return FileWriter(str(config.get("output_path") or "output"))
+    return InfluxDBWriter(
+        url=str(config["url"]),
+        token=str(config.get("token") or ""),
+        org=str(config.get("org") or ""),
+        bucket=str(config.get("bucket") or ""),
+        timeout=float(config.get("timeout") or 30),
+        verify_ssl=bool(config.get("verify_ssl", True)),
+    )
+
+
+def record_outcome(  # noqa: PLR0913
+    config: Mapping[str, t.Any],
+    *,
+    job: str,
+    streams: Mapping[str, int | None],
+    status: str,
+    cause: str,
+    ended_us: int,
+) -> str:
+    """Write ``status`` and ``cause`` for each stream (at its run's time, else ``ended_us``).
+
+    Returns:
+        '' when written (or health points are off), else why not.
+    """
+    measurement = config.get("run_measurement")
+    if not measurement or not streams:
+        return ""
+    host = socket.gethostname()
+    points = [
+        status_point(
+            measurement,
+            job=str(config.get("run_job") or job),
+            stream=stream,
+            status=status,
+            cause=cause,
+            static_tags=config.get("static_tags"),
+            host=host,
+            time_us=time_us if time_us is not None else ended_us,
+        )
+        for stream, time_us in streams.items()
+    ]
+    try:
+        writer_for(config).write_once(measurement, points)
+    except (WriteError, OSError) as exc:
+        return f"the run's health points were not written: {exc}"
+    return ""

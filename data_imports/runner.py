@@ -1,0 +1,422 @@
+"""Run one Meltano job unattended and return its result as a value.
+
+A run loads ``.env`` (the environment wins), checks the runner's and the plugins' settings,
+takes the job's lock, migrates a new system database once, runs ``meltano run`` in a process
+group of its own, passes a stop signal on with one grace period, shows the lines worth showing,
+records a failed or stopped run on its health points, and appends its block to the rotated log.
+Its last line names the result: where the points went, or the cause of the failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import typing as t
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from data_imports import events, health, settings, systemdb
+from data_imports.options import OptionError, Options
+from data_imports.project import ROOT, Job, Project, ProjectError
+from data_imports.runlog import RunLog
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+OK, FAILED, STOPPED, SKIPPED = "ok", "failed", "stopped", "skipped"
+SOURCE = "run-etl"
+"""How the runner names itself in its lines."""
+LEVEL_VARIABLES = ("TAP_NATIONALGAS_LOGLEVEL", "TARGET_INFLUXDB_LOGLEVEL")
+
+
+def load_env(
+    root: Path = ROOT, environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> dict[str, str]:
+    """``.env`` of the project (or ``env_file``), overridden by the environment, as in Meltano."""
+    path = env_file or root / ".env"
+    found = dotenv_values(path) if path.is_file() else {}
+    given = os.environ if environ is None else environ
+    return {**{k: v for k, v in found.items() if v is not None}, **given}
+
+
+@dataclass
+class RunResult:
+    """How a run ended."""
+
+    job: str
+    status: str
+    """``ok``, ``failed``, ``stopped``, or ``skipped`` (another run of the job was going on)."""
+    cause: str
+    last_line: str
+    started: dt.datetime
+    duration: float
+    streams: dict[str, dict[str, t.Any]] = field(default_factory=dict)
+    """Per stream, what the target reported: records, points, rejected, skipped, newest."""
+    signal: int | None = None
+
+    @property
+    def points(self) -> int:
+        """Points written by the run."""
+        return sum(int(s.get("points") or 0) for s in self.streams.values())
+
+    @property
+    def exit_code(self) -> int:
+        """0 for ok and skipped, 1 for failed, 128 + the signal for stopped."""
+        if self.status == STOPPED:
+            return 128 + (self.signal or signal.SIGTERM)
+        return 1 if self.status == FAILED else 0
+
+    def as_dict(self) -> dict[str, t.Any]:
+        """The result as JSON-ready data (the scheduler's health file)."""
+        return {
+            "job": self.job,
+            "status": self.status,
+            "cause": self.cause,
+            "result": self.last_line,
+            "exit_code": self.exit_code,
+            "started": self.started.isoformat(),
+            "duration": round(self.duration, 1),
+            "points": self.points,
+            "streams": self.streams,
+        }
+
+
+class Failure(Exception):  # noqa: N818 (a run's failure, not an error of the runner)
+    """A run that cannot go on; the message is its cause."""
+
+
+class JobRun:
+    """One run of a job; :meth:`run` returns its result, :meth:`stop` ends it early."""
+
+    def __init__(
+        self,
+        job: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        root: Path = ROOT,
+        out: t.TextIO | None = None,
+    ) -> None:
+        """Prepare a run of ``job`` (nothing starts until :meth:`run`)."""
+        self.job_name, self.root = job, root
+        self.env = load_env(root, env)
+        self.out = out or sys.stdout
+        self.lines: list[str] = []
+        self.started = dt.datetime.now(dt.UTC)
+        self._clock = time.monotonic()
+        self._stop_signal: int | None = None
+        self._process: subprocess.Popen[str] | None = None
+        self._guard = threading.Lock()
+        self.options: Options | None = None
+        self.project: Project | None = None
+        self.job: Job | None = None
+        self.config: dict[str, dict[str, t.Any]] = {}
+        self.reports: dict[str, dict[str, t.Any]] = {}
+        self.errors: list[events.Event] = []
+        self.exit_codes: dict[str, int] = {}
+
+    # what the run says
+
+    def say(self, message: str, level: int = logging.INFO) -> None:
+        """A line of the runner's own, on screen and in the log."""
+        self._emit(events.render(_now(), level, SOURCE, message))
+
+    def _emit(self, line: str, *, on_screen: bool = True, detail: str = "") -> None:
+        if on_screen:
+            print(line, file=self.out, flush=True)
+            if detail and self.options and self.options.log_level == "debug":
+                print(detail, file=self.out, flush=True)
+        self.lines.append(line)
+        if detail:
+            self.lines.append(detail)
+
+    # stopping
+
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        """Pass a stop on to the run; kill it if it has not stopped within the grace period."""
+        with self._guard:
+            if self._stop_signal is not None:
+                return
+            self._stop_signal = signum
+            process = self._process
+        if process is None or process.poll() is not None:
+            return
+        grace = self.options.stop_grace if self.options else 60.0
+        name = signal.Signals(signum).name
+        at_most = f"at most {grace:.0f}s"
+        self.say(f"stopping {self.job_name}: {name} received, passed on to the run ({at_most})")
+        _signal_group(process, signal.SIGTERM)
+        threading.Thread(target=self._kill_after, args=(process, grace), daemon=True).start()
+
+    def _kill_after(self, process: subprocess.Popen[str], grace: float) -> None:
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            self.say(f"{self.job_name} did not stop within {grace:.0f}s: killed", logging.WARNING)
+
+    # the run
+
+    def run(self) -> RunResult:
+        """Run the job to its end and return how it ended."""
+        try:
+            self.options = Options.read(self.env, self.root)
+        except OptionError as exc:
+            return self._finish(FAILED, str(exc))
+        try:
+            self.project = Project.load(self.root)
+            self.job = self.project.job(self.job_name)
+        except ProjectError as exc:
+            return self._finish(FAILED, str(exc))
+        self.options.lock_dir.mkdir(parents=True, exist_ok=True)
+        with (self.options.lock_dir / f"run-etl-{self.job_name}.lock").open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                message = f"another run of {self.job_name} is in progress: this one stops here"
+                return self._finish(SKIPPED, message)
+            self.say(f"starting {self.job_name}")
+            try:
+                environ = self._prepare()
+                code = self._meltano_run(environ)
+            except Failure as exc:
+                return self._finish(FAILED, str(exc))
+            return self._conclude(code)
+
+    def _prepare(self) -> dict[str, str]:
+        """Check everything a run needs; return the environment Meltano gets."""
+        assert self.options  # noqa: S101 (set by run)
+        assert self.project  # noqa: S101
+        assert self.job  # noqa: S101
+        if not self.options.meltano:
+            raise Failure("meltano not found: run ./setup.sh first")
+        try:
+            checked = settings.check(
+                self.project, self.job.plugins, self.env, dt.datetime.now(dt.UTC)
+            )
+        except ProjectError as exc:
+            raise Failure(str(exc)) from None
+        self.config = checked.config
+        for problem in checked.problems:
+            self.say(problem, logging.ERROR)
+        if checked.problems:
+            more = len(checked.problems) - 1
+            raise Failure(checked.problems[0] + (f" (and {more} more above)" if more else ""))
+        if problem := systemdb.migrate_once(
+            self.options.meltano, self.env, self.root, self.options.lock_dir
+        ):
+            raise Failure(problem)
+        if problem := systemdb.diagnose(systemdb.database_uri(self.env, self.root)):
+            raise Failure(problem)
+        level = self.options.log_level
+        quiet = dict.fromkeys(LEVEL_VARIABLES, "WARNING") if level == "warning" else {}
+        if level == "debug":
+            quiet = dict.fromkeys(LEVEL_VARIABLES, "DEBUG")
+        return {**quiet, **self.env, **checked.environ}
+
+    def _meltano_run(self, environ: dict[str, str]) -> int:
+        """``meltano run`` in a process group of its own; its lines read as they come."""
+        assert self.options  # noqa: S101 (set by run)
+        config = self.options.lock_dir / f"meltano-logging-{self.options.log_level}.json"
+        config.write_text(json.dumps(events.meltano_logging(self.options.log_level)))
+        command = [self.options.meltano, "--log-config", str(config), "run", "--force"]
+        with self._guard:
+            if self._stop_signal is not None:
+                return 1
+            self._process = process = subprocess.Popen(  # noqa: S603 (the project's meltano)
+                [*command, self.job_name],
+                cwd=self.root,
+                env=environ,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+                start_new_session=True,
+            )
+        assert process.stderr  # noqa: S101 (a pipe)
+        for line in process.stderr:
+            if line.strip():
+                self._take(events.Event.parse(line))
+        return process.wait()
+
+    def _take(self, event: events.Event) -> None:
+        """Show, keep and learn from one of Meltano's lines."""
+        assert self.options  # noqa: S101 (set by run)
+        if event.is_report and "stream" in event.fields and "points" in event.fields:
+            self.reports[str(event.fields["stream"])] = dict(event.fields)
+        if event.level >= logging.ERROR:
+            self.errors.append(event)
+        if codes := event.fields.get("exit_codes"):
+            self.exit_codes.update({str(k): int(v) for k, v in codes.items()})
+        line = events.render(event.time or _now(), event.level, event.source, event.message)
+        self._emit(line, on_screen=event.shown(self.options.log_level), detail=event.traceback)
+
+    # the end
+
+    def _conclude(self, code: int) -> RunResult:
+        if self._stop_signal is not None:
+            name = signal.Signals(self._stop_signal).name
+            return self._finish(STOPPED, f"stopped by {name}")
+        if code == 0:
+            return self._finish(OK, "")
+        return self._finish(FAILED, self._cause(code))
+
+    def _cause(self, code: int) -> str:
+        """The cause of a failed ``meltano run``, from what it logged."""
+        return (
+            self._plugin_cause()
+            or self._exit_cause()
+            or self._state_cause()
+            or systemdb.diagnose(systemdb.database_uri(self.env, self.root))
+            or self._meltano_cause(code)
+        )
+
+    @property
+    def log_path(self) -> Path:
+        """The rotated log the run's block goes to."""
+        assert self.options  # noqa: S101 (set by run)
+        return RunLog(self.options.log_dir, 0, 1).path
+
+    def _plugin_cause(self) -> str:
+        """The first error a plugin logged: its own sentence."""
+        for event in self.errors:
+            if event.from_plugin:
+                message = event.message.removeprefix("failed: ")
+                if event.fields.get("cause") == "state":
+                    message += f"; reset it with ./run-etl.sh --reset-state {self.job_name}"
+                elif event.traceback:
+                    message += f" (traceback in {self.log_path})"
+                return f"{event.source} {message}"
+        return ""
+
+    def _exit_cause(self) -> str:
+        """A plugin that ended without a word: killed by a signal, or an exit status."""
+        for kind, status in self.exit_codes.items():
+            plugin = self._plugin_of(kind)
+            if status < 0:
+                return f"{plugin} was killed by {signal.Signals(-status).name}"
+            return f"{plugin} exited with status {status} without saying why (see {self.log_path})"
+        return ""
+
+    def _state_cause(self) -> str:
+        """Meltano could not read the job's state."""
+        for event in self.errors:
+            if "state_backend" in event.fields:
+                return (
+                    f"the state of {self._state_ids()} cannot be read ({event.message}): reset "
+                    f"it with ./run-etl.sh --reset-state {self.job_name} (the next run starts "
+                    "from start_date)"
+                )
+        return ""
+
+    def _meltano_cause(self, code: int) -> str:
+        """What Meltano itself said last, with the exception it carried."""
+        for event in self.errors:
+            if event.exception_name:
+                return f"meltano {event.exception_name} (traceback in {self.log_path})"
+        if self.errors:
+            return f"meltano {self.errors[0].message} (see {self.log_path})"
+        return f"meltano exited with status {code} without saying why (see {self.log_path})"
+
+    def _plugin_of(self, kind: str) -> str:
+        assert self.job  # noqa: S101 (set by run)
+        task = self.job.tasks[0]
+        return task.loader.name if kind == "loaders" else task.extractor.name
+
+    def _state_ids(self) -> str:
+        assert self.job  # noqa: S101 (set by run)
+        assert self.project  # noqa: S101
+        environment = self.project.environment(self.env)
+        return ", ".join(task.state_id(environment) for task in self.job.tasks)
+
+    def _finish(self, status: str, cause: str) -> RunResult:
+        duration = time.monotonic() - self._clock
+        if status == OK:
+            last = f"finished {self.job_name} in {duration:.0f}s: {self._where()}"
+        elif status == SKIPPED:
+            last = cause
+        elif status == STOPPED:
+            last = f"{self.job_name} {cause}"
+        else:
+            last = f"{self.job_name} failed: {cause}"
+        if status in {FAILED, STOPPED}:
+            self._record(status, cause)
+        self.say(last, logging.INFO if status in {OK, SKIPPED} else logging.ERROR)
+        if self.options and status != SKIPPED:
+            RunLog(self.options.log_dir, self.options.log_max_bytes, self.options.log_keep).append(
+                self.lines
+            )
+        streams = {
+            name: {k: report.get(k) for k in ("records", "points", "rejected", "skipped", "newest")}
+            for name, report in self.reports.items()
+        }
+        signum = self._stop_signal if status == STOPPED else None
+        return RunResult(
+            self.job_name, status, cause, last, self.started, duration, streams, signum
+        )
+
+    def _where(self) -> str:
+        """Where the run's points went: the bucket at its URL, or the files of file mode."""
+        target = self._target_config()
+        points = sum(int(r.get("points") or 0) for r in self.reports.values())
+        if target.get("url"):
+            return f'{points} points to bucket "{target.get("bucket")}" at {target["url"]}'
+        folder = Path(str(target.get("output_path") or "output"))
+        files = [str(folder / f"{name}.lp") for name, r in self.reports.items() if r.get("points")]
+        self.say(
+            f"INFLUXDB_URL is empty: the points are line protocol in {folder}; load them into "
+            f"InfluxDB with: influx write --bucket BUCKET --org ORG --file {folder}/<stream>.lp"
+        )
+        return f"{points} points to " + (", ".join(files) or f"{folder} (no new points)")
+
+    def _target_config(self) -> dict[str, t.Any]:
+        if not self.job:
+            return {}
+        return self.config.get(self.job.tasks[0].loader.name, {})
+
+    def _record(self, status: str, cause: str) -> None:
+        """Put the outcome on the run's health points; a failure to do so is a warning."""
+        target = self._target_config()
+        if not target or not self.job or not self.project:
+            return
+        streams: dict[str, int | None] = {
+            name: report.get("run_time_us") for name, report in self.reports.items()
+        }
+        for name in self.job.streams:
+            streams.setdefault(name, None)
+        problem = health.record_outcome(
+            target,
+            job=self.job.tasks[0].state_id(self.project.environment(self.env)),
+            streams=streams,
+            status=status,
+            cause=cause,
+            ended_us=time.time_ns() // 1000,
+        )
+        if problem:
+            self.say(problem, logging.WARNING)
+
+
+def _signal_group(process: subprocess.Popen[str], signum: int) -> None:
+    """Send a signal to every process of the run's group."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def run_job(job: str, **options: t.Any) -> RunResult:  # noqa: ANN401
+    """Run ``job`` once (see :class:`JobRun` for the options)."""
+    return JobRun(job, **options).run()
