@@ -28,16 +28,21 @@ COPY requirements.txt /tmp/requirements.txt
 RUN pip install --no-cache-dir -r /tmp/requirements.txt && rm /tmp/requirements.txt
 
 WORKDIR /project
-USER 10001:10001
 
-# The plugins' metadata before their source: `meltano install` builds the plugin environments
-# (editable installs), which a change of code alone does not invalidate.
+# The plugins' metadata before their source: the editable installs (in /opt/venv, for the
+# runner, and the plugin environments `meltano install` builds) are not invalidated by a change
+# of code alone.
 COPY --chown=10001:10001 meltano.yml requirements.txt ./
 COPY --chown=10001:10001 plugins/tap-nationalgas/pyproject.toml plugins/tap-nationalgas/README.md plugins/tap-nationalgas/
 COPY --chown=10001:10001 plugins/target-influxdb/pyproject.toml plugins/target-influxdb/README.md plugins/target-influxdb/
-RUN mkdir -p plugins/tap-nationalgas/tap_nationalgas plugins/target-influxdb/target_influxdb \
-    && touch plugins/tap-nationalgas/tap_nationalgas/__init__.py plugins/target-influxdb/target_influxdb/__init__.py \
-    && MELTANO_DATABASE_URI=sqlite:////tmp/build-meltano.db meltano install \
+RUN install -d -o 10001 -g 10001 plugins/tap-nationalgas/tap_nationalgas plugins/target-influxdb/target_influxdb \
+    && install -o 10001 -g 10001 /dev/null plugins/tap-nationalgas/tap_nationalgas/__init__.py \
+    && install -o 10001 -g 10001 /dev/null plugins/target-influxdb/target_influxdb/__init__.py \
+    && pip install --no-cache-dir --no-deps -e plugins/tap-nationalgas -e plugins/target-influxdb \
+    && find plugins -name '*.egg-info' -prune -exec rm -rf {} +
+
+USER 10001:10001
+RUN MELTANO_DATABASE_URI=sqlite:////tmp/build-meltano.db meltano install \
     && rm -rf /home/app/.cache /tmp/build-meltano.db
 
 COPY --chown=10001:10001 . .

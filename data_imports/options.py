@@ -26,6 +26,11 @@ class Option:
 
 OPTIONS = (
     Option(
+        "DATA_IMPORTS_ENV_FILE",
+        "`.env` in the project",
+        "The file of variables a run reads (the environment wins over it); Meltano reads it too.",
+    ),
+    Option(
         "DATA_IMPORTS_LOG_LEVEL",
         "warning",
         "What a run prints besides its start and result: `warning` (warnings, errors, and the "

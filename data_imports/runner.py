@@ -40,13 +40,18 @@ SOURCE = "run-etl"
 LEVEL_VARIABLES = ("TAP_NATIONALGAS_LOGLEVEL", "TARGET_INFLUXDB_LOGLEVEL")
 
 
+def env_file_of(environ: Mapping[str, str], root: Path = ROOT) -> Path:
+    """The file of variables: ``DATA_IMPORTS_ENV_FILE``, else ``.env`` in the project."""
+    return Path(environ.get("DATA_IMPORTS_ENV_FILE") or root / ".env")
+
+
 def load_env(
     root: Path = ROOT, environ: Mapping[str, str] | None = None, env_file: Path | None = None
 ) -> dict[str, str]:
-    """``.env`` of the project (or ``env_file``), overridden by the environment, as in Meltano."""
-    path = env_file or root / ".env"
-    found = dotenv_values(path) if path.is_file() else {}
+    """The file of variables (:func:`env_file_of`), overridden by the environment, as in Meltano."""
     given = os.environ if environ is None else environ
+    path = env_file or env_file_of(given, root)
+    found = dotenv_values(path) if path.is_file() else {}
     return {**{k: v for k, v in found.items() if v is not None}, **given}
 
 
@@ -178,7 +183,7 @@ class JobRun:
             self.job = self.project.job(self.job_name)
         except ProjectError as exc:
             return self._finish(FAILED, str(exc))
-        self.options.lock_dir.mkdir(parents=True, exist_ok=True)
+        self._keep_private()
         with (self.options.lock_dir / f"run-etl-{self.job_name}.lock").open("a") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -192,6 +197,15 @@ class JobRun:
             except Failure as exc:
                 return self._finish(FAILED, str(exc))
             return self._conclude(code)
+
+    def _keep_private(self) -> None:
+        """Files of the run readable by their owner only: the plugins' config holds the token."""
+        assert self.options  # noqa: S101 (set by run)
+        os.umask(0o077)
+        for folder in (self.root / ".meltano", self.options.lock_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):  # a folder of another owner stays as it is
+                folder.chmod(0o700)
 
     def _prepare(self) -> dict[str, str]:
         """Check everything a run needs; return the environment Meltano gets."""
@@ -229,7 +243,9 @@ class JobRun:
         assert self.options  # noqa: S101 (set by run)
         config = self.options.lock_dir / f"meltano-logging-{self.options.log_level}.json"
         config.write_text(json.dumps(events.meltano_logging(self.options.log_level)))
-        command = [self.options.meltano, "--log-config", str(config), "run", "--force"]
+        env_file = str(env_file_of(self.env, self.root))
+        command = [self.options.meltano, "--env-file", env_file, "--log-config", str(config)]
+        command += ["run", "--force"]
         with self._guard:
             if self._stop_signal is not None:
                 return 1
@@ -289,15 +305,20 @@ class JobRun:
         return RunLog(self.options.log_dir, 0, 1).path
 
     def _plugin_cause(self) -> str:
-        """The first error a plugin logged: its own sentence."""
-        for event in self.errors:
-            if event.from_plugin:
-                message = event.message.removeprefix("failed: ")
-                if event.fields.get("cause") == "state":
-                    message += f"; reset it with ./run-etl.sh --reset-state {self.job_name}"
-                elif event.traceback:
-                    message += f" (traceback in {self.log_path})"
-                return f"{event.source} {message}"
+        """A plugin's verdict: the first error of a plugin's own logger, else any of a plugin's.
+
+        A plugin ends a failed run with one ERROR line of its top logger (``tap-nationalgas``);
+        the SDK's and the retry library's errors before it come from the stream loggers.
+        """
+        plugin_errors = [event for event in self.errors if event.from_plugin]
+        verdicts = [event for event in plugin_errors if event.logger and "." not in event.logger]
+        for event in verdicts or plugin_errors:
+            message = event.message.removeprefix("failed: ")
+            if event.fields.get("cause") == "state":
+                message += f"; reset it with ./run-etl.sh --reset-state {self.job_name}"
+            elif event.traceback:
+                message += f" (traceback in {self.log_path})"
+            return f"{event.source} {message}"
         return ""
 
     def _exit_cause(self) -> str:

@@ -139,6 +139,7 @@ def meltano_env(
         "DATA_IMPORTS_LOG_DIR": str(tmp_path / "logs"),
         "DATA_IMPORTS_LOCK_DIR": str(tmp_path / "locks"),
         "TEST_ENV_FILE": str(empty_env),
+        "DATA_IMPORTS_ENV_FILE": str(empty_env),
     }
 
 

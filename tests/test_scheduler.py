@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 import scheduler
+from data_imports.runner import FAILED, OK, STOPPED, RunResult
 from testkit.processes import REPO_ROOT, wait_until
 
 UTC = dt.UTC
@@ -60,67 +61,108 @@ def test_health_needs_a_fresh_heartbeat_and_a_good_last_run(tmp_path):
     health.beat()
     assert health.verdict()[0]
     assert not health.verdict(now=time.time() + 600)[0]
-    health.record({"job": "j", "exit_code": 1, "finished": "t"})
-    assert health.verdict() == (False, "last run of j failed with exit code 1")
-    health.record({"job": "j", "exit_code": 0, "finished": "t"})
+    health.record({"job": "j", "status": FAILED, "result": "j failed: the cause"})
+    assert health.verdict() == (False, "j failed: the cause")
+    health.record({"job": "j", "status": STOPPED, "result": "j stopped by SIGTERM"})
+    assert health.verdict()[0]
+    health.record({"job": "j", "status": OK, "result": "finished j in 3s: 5 points to ..."})
     assert health.verdict()[0]
 
 
-def fake_job(tmp_path: Path, seconds: float) -> Path:
-    """A stand-in for run-etl.sh that records each start and takes a while."""
-    script = tmp_path / "job.sh"
-    script.write_text(f'#!/bin/sh\necho "$1" >> {tmp_path}/started\nsleep {seconds}\n')
-    script.chmod(0o755)
-    return script
+class FakeRun:
+    """A stand-in for a JobRun: takes a while, then ends as told; records starts and stops."""
+
+    def __init__(self, job: str, seconds: float, status: str, log: list[str]) -> None:
+        self.job, self.seconds, self.status, self.log = job, seconds, status, log
+        self.stopped = threading.Event()
+
+    def run(self) -> RunResult:
+        self.log.append(f"start {self.job}")
+        stopped = self.stopped.wait(self.seconds)
+        status = STOPPED if stopped else self.status
+        cause = {FAILED: "target-influxdb could not reach InfluxDB", STOPPED: "stopped by SIGTERM"}
+        last = f"{self.job} failed: {cause[FAILED]}" if status == FAILED else f"{self.job} {status}"
+        now = dt.datetime.now(UTC)
+        return RunResult(self.job, status, cause.get(status, ""), last, now, self.seconds)
+
+    def stop(self, _signum: int) -> None:
+        self.log.append(f"stop {self.job}")
+        self.stopped.set()
+
+
+def fake_runner(seconds: float, status: str, log: list[str]):
+    return lambda job, _out: FakeRun(job, seconds, status, log)
 
 
 def test_due_schedules_run_once_at_a_time_and_are_recorded(tmp_path):
     health = scheduler.Health(tmp_path / "health")
-    job = fake_job(tmp_path, 1.5)
+    started: list[str] = []
     every_second = scheduler.Schedule("s", "j", "* * * * * *")  # croniter's seconds field
-    runner = scheduler.Scheduler([every_second], health, [str(job)], grace=10)
+    runner = scheduler.Scheduler([every_second], health, fake_runner(1.5, OK, started), grace=10)
     runner.start(every_second)
     runner.start(every_second)  # still running: skipped
-    wait_until(lambda: runner.reap() or not runner.running, "the job to finish", timeout=10)
-    assert (tmp_path / "started").read_text() == "j\n"
+    wait_until(lambda: runner.reap() or not runner.running, "the run to finish", timeout=10)
+    assert started == ["start j"]
     last = json.loads(health.last_run.read_text())
-    assert last["job"] == "j"
-    assert last["exit_code"] == 0
+    assert (last["job"], last["status"], last["exit_code"]) == ("j", OK, 0)
+    assert health.verdict()[0] is False  # no heartbeat yet
+    health.beat()
+    assert health.verdict() == (True, "scheduler running; last run: j ok")
 
 
-def test_sigterm_stops_scheduling_and_lets_the_run_finish(tmp_path):
-    job = fake_job(tmp_path, 2)
-    env = {
-        **os.environ,
-        "DATA_IMPORTS_SCHEDULES": json.dumps(
-            [{"name": "s", "job": "j", "interval": "* * * * * *"}]
-        ),
-        "DATA_IMPORTS_HEALTH_DIR": str(tmp_path / "health"),
-        "DATA_IMPORTS_STOP_GRACE": "10",
-    }
-    command = [sys.executable, str(REPO_ROOT / "scheduler.py"), "run", "--job-command", str(job)]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
-    wait_until((tmp_path / "started").exists, "the first run", timeout=15)
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0
-    assert "no new runs; waiting for runs in flight" in out
-    assert "j finished with exit code 0" in out
+def test_a_stop_is_passed_on_to_the_runs_in_flight(tmp_path, capsys):
+    health = scheduler.Health(tmp_path / "health")
+    log: list[str] = []
+    every_second = scheduler.Schedule("s", "j", "* * * * * *")
+    runner = scheduler.Scheduler([every_second], health, fake_runner(60, OK, log), grace=10)
+    thread = threading.Thread(target=runner.serve)
+    thread.start()
+    wait_until(lambda: log == ["start j"], "the first run", timeout=15)
+    runner.stop(signal.SIGTERM, None)
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert log == ["start j", "stop j"]
+    out = capsys.readouterr().out
+    assert "no new runs; stopping the runs in flight" in out
     assert out.rstrip().endswith("scheduler stopped")
-    assert (tmp_path / "started").read_text() == "j\n"
-    assert json.loads((tmp_path / "health" / "last-run.json").read_text())["exit_code"] == 0
+    assert json.loads(health.last_run.read_text())["status"] == STOPPED
 
 
-def test_a_failed_run_ends_with_its_cause_in_the_log_and_the_health(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(scheduler, "RESULTS_DIR", tmp_path)
-    cause = "j failed: target-influxdb could not reach InfluxDB at http://127.0.0.1:9"
-    job = tmp_path / "job.sh"
-    job.write_text(f'#!/bin/sh\necho "{cause}" > {tmp_path}/run-etl-$1.result\nexit 1\n')
-    job.chmod(0o755)
+def test_a_failed_run_ends_with_its_cause_in_the_log_and_the_health(tmp_path, capsys):
     health = scheduler.Health(tmp_path / "health")
     health.beat()
-    runner = scheduler.Scheduler([], health, [str(job)], grace=10)
+    runner = scheduler.Scheduler([], health, fake_runner(0, FAILED, []), grace=10)
     runner.start(scheduler.Schedule("s", "j", "* * * * *"))
-    wait_until(lambda: runner.reap() or not runner.running, "the job to finish", timeout=10)
+    wait_until(lambda: runner.reap() or not runner.running, "the run to finish", timeout=10)
+    cause = "j failed: target-influxdb could not reach InfluxDB"
     assert capsys.readouterr().out.strip().splitlines()[-1].endswith(f"schedule s: {cause}")
     assert health.verdict() == (False, cause)
+
+
+def test_the_scheduler_runs_a_real_job_and_stops_it_on_sigterm(project_env, fake_api, tmp_path):
+    """scheduler.py run: a due job runs through the runner; SIGTERM stops it, recorded stopped."""
+    fake_api.queue_faults([{"path": "/publications/gasday", "hang": 60}])
+    env = {
+        **project_env,
+        "DATA_IMPORTS_SCHEDULES": json.dumps(
+            [{"name": "s", "job": "nationalgas-to-influxdb", "interval": "* * * * * *"}]
+        ),
+        "DATA_IMPORTS_HEALTH_DIR": str(tmp_path / "health"),
+        "DATA_IMPORTS_STOP_GRACE": "20",
+    }
+    command = [sys.executable, str(REPO_ROOT / "scheduler.py"), "run"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    wait_until(
+        lambda: fake_api.stats()["requests"].get("/publications/gasday", 0) >= 1,
+        "the run to reach the hanging request",
+        timeout=120,
+    )
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 0, out[-3000:]
+    assert "nationalgas-to-influxdb | " in out  # the run's lines, with its job's name
+    assert "stopping nationalgas-to-influxdb: SIGTERM received, passed on to the run" in out
+    assert out.rstrip().endswith("scheduler stopped")
+    last = json.loads((tmp_path / "health" / "last-run.json").read_text())
+    assert last["status"] == STOPPED
+    assert last["result"] == "nationalgas-to-influxdb stopped by SIGTERM"

@@ -92,3 +92,32 @@ def run_point(  # noqa: PLR0913
         fields.append(f"newest={run.newest_us // 1_000_000}i")
     line = f"{escape_measurement(measurement)}{tag_text} {','.join(fields)}"
     return line, now_us if now_us is not None else time.time_ns() // 1_000
+
+
+def status_point(  # noqa: PLR0913
+    measurement: str,
+    *,
+    job: str,
+    stream: str,
+    status: str,
+    cause: str,
+    static_tags: Mapping[str, str] | None = None,
+    host: str | None = None,
+    time_us: int,
+) -> tuple[str, int]:
+    """A health point with only ``status`` and ``cause``, on the series of :func:`run_point`."""
+    line, _ = run_point(
+        measurement,
+        job=job,
+        stream=stream,
+        run=StreamRun(),
+        status=status,
+        static_tags=static_tags,
+        host=host,
+        now_us=time_us,
+    )
+    series = line.split(" ", 1)[0]
+    fields = [f"status={escape_string(status)}"]
+    if cause:
+        fields.append(f"cause={escape_string(cause)}")
+    return f"{series} {','.join(fields)}", time_us
