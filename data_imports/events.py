@@ -118,15 +118,26 @@ class Event:
         if exceptions := self.fields.get("exception"):
             return "\n".join(_meltano_exception(e) for e in exceptions if isinstance(e, dict))
         plugin = self.fields.get("plugin_exception")
+        if isinstance(plugin, dict):
+            return _plugin_exception(plugin)
         return str(plugin) if plugin else ""
 
     @property
     def exception_name(self) -> str:
-        """``Type: message`` of the last exception Meltano logged with this line, if any."""
+        """``Type: message`` of the exception the line carries, if any."""
+        plugin = self.fields.get("plugin_exception")
+        if isinstance(plugin, dict):
+            return f"{plugin.get('type', 'Error')}: {_first_line(plugin.get('message'))}"
         exceptions = self.fields.get("exception") or []
-        last = exceptions[-1] if exceptions and isinstance(exceptions[-1], dict) else {}
-        value = str(last.get("exc_value", "")).strip().splitlines()
-        return f"{last.get('exc_type', 'Error')}: {value[0] if value else ''}" if last else ""
+        last = exceptions[-1] if exceptions and isinstance(exceptions[-1], dict) else None
+        if last is None:
+            return ""
+        return f"{last.get('exc_type', 'Error')}: {_first_line(last.get('exc_value'))}"
+
+
+def _first_line(text: object) -> str:
+    lines = str(text or "").strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _meltano_exception(data: Mapping[str, t.Any]) -> str:
@@ -135,9 +146,28 @@ def _meltano_exception(data: Mapping[str, t.Any]) -> str:
         for f in data.get("frames") or []
         if isinstance(f, dict)
     ]
-    return "\n".join(["Traceback (most recent call last):", *frames]) + (
-        f"\n{data.get('exc_type')}: {data.get('exc_value')}"
+    return "\n".join(
+        [
+            "Traceback (most recent call last):",
+            *frames,
+            f"{data.get('exc_type')}: {data.get('exc_value')}",
+        ]
     )
+
+
+def _plugin_exception(data: Mapping[str, t.Any]) -> str:
+    lines = ["Traceback (most recent call last):"]
+    for frame in data.get("traceback") or []:
+        if isinstance(frame, dict):
+            lines.append(
+                f'  File "{frame.get("filename")}", line {frame.get("lineno")}, '
+                f"in {frame.get('function')}"
+            )
+            lines.append(f"    {str(frame.get('line') or '').strip()}")
+    lines.append(f"{data.get('type')}: {data.get('message')}")
+    if isinstance(cause := data.get("cause") or data.get("context"), dict):
+        lines = [_plugin_exception(cause), "", "During handling of it:", *lines]
+    return "\n".join(lines)
 
 
 def render(time: str, level: int, source: str, message: str) -> str:

@@ -193,7 +193,7 @@ class JobRun:
             self.say(f"starting {self.job_name}")
             try:
                 environ = self._prepare()
-                code = self._meltano_run(environ)
+                code = self._meltano_run(environ, lock.fileno())
             except Failure as exc:
                 return self._finish(FAILED, str(exc))
             return self._conclude(code)
@@ -238,8 +238,12 @@ class JobRun:
             quiet = dict.fromkeys(LEVEL_VARIABLES, "DEBUG")
         return {**quiet, **self.env, **checked.environ}
 
-    def _meltano_run(self, environ: dict[str, str]) -> int:
-        """``meltano run`` in a process group of its own; its lines read as they come."""
+    def _meltano_run(self, environ: dict[str, str], lock: int) -> int:
+        """``meltano run`` in a process group of its own; its lines read as they come.
+
+        Meltano holds the job's lock too (``lock``, inherited), so a runner killed on its own
+        does not let another run of the job start while its Meltano goes on.
+        """
         assert self.options  # noqa: S101 (set by run)
         config = self.options.lock_dir / f"meltano-logging-{self.options.log_level}.json"
         config.write_text(json.dumps(events.meltano_logging(self.options.log_level)))
@@ -259,6 +263,7 @@ class JobRun:
                 text=True,
                 errors="replace",
                 start_new_session=True,
+                pass_fds=(lock,),
             )
         assert process.stderr  # noqa: S101 (a pipe)
         for line in process.stderr:
@@ -317,7 +322,7 @@ class JobRun:
             if event.fields.get("cause") == "state":
                 message += f"; reset it with ./run-etl.sh --reset-state {self.job_name}"
             elif event.traceback:
-                message += f" (traceback in {self.log_path})"
+                message = f"{event.exception_name} (traceback in {self.log_path})"
             return f"{event.source} {message}"
         return ""
 

@@ -98,3 +98,25 @@ def serve(server: HTTPServer, host: str) -> None:
         server.serve_forever()
     except KeyboardInterrupt:
         sys.exit(0)
+
+
+def process_tree(root: int) -> dict[int, str]:
+    """The live processes under ``root`` (itself included) and their command lines."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":
+            pid = int(stat.parent.name)
+            parents[pid], commands[pid] = int(fields[1]), command
+    tree = {root} if root in commands else set()
+    grew = True
+    while grew:
+        below = {pid for pid, parent in parents.items() if parent in tree} - tree
+        grew = bool(below)
+        tree |= below
+    return {pid: commands[pid] for pid in tree}

@@ -10,7 +10,7 @@ import typing as t
 from pathlib import Path
 
 from testkit.fixtures import MELTANO
-from testkit.processes import REPO_ROOT, wait_until
+from testkit.processes import REPO_ROOT, process_tree, wait_until
 
 if t.TYPE_CHECKING:
     from testkit.fake_nationalgas import FakeNationalGasProcess
@@ -48,19 +48,6 @@ def start_a_hanging_run(env: dict[str, str], fake: FakeNationalGasProcess) -> su
     return run
 
 
-def session_pids(session: int) -> list[int]:
-    """The processes of a session (its leader's pid), zombies left out."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z" and int(fields[3]) == session:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def readable_by_others(root: Path) -> list[Path]:
     """Files under ``root`` that users other than the owner can read."""
     return [p for p in root.rglob("*") if p.is_file() and p.stat().st_mode & 0o044]
@@ -71,10 +58,10 @@ def test_a_killed_run_leaves_no_token_readable_and_the_next_run_takes_over(
 ):
     token = project_env["INFLUXDB_TOKEN"]
     run = start_a_hanging_run(project_env, fake_api)
-    for pid in session_pids(run.pid):  # everything: run-etl.sh, meltano, the plugins
+    for pid in process_tree(run.pid):  # everything: the runner, meltano, the plugins
         os.kill(pid, signal.SIGKILL)
     run.communicate(timeout=30)
-    wait_until(lambda: not session_pids(run.pid), "the killed run's processes to go", 10)
+    wait_until(lambda: not process_tree(run.pid), "the killed run's processes to go", 10)
 
     meltano_dir = REPO_ROOT / ".meltano"
     assert meltano_dir.stat().st_mode & 0o077 == 0
@@ -96,6 +83,7 @@ def test_sigterm_is_passed_on_and_the_run_is_logged_as_stopped(
 ):
     env = {**project_env, "DATA_IMPORTS_STOP_GRACE": "5"}
     run = start_a_hanging_run(env, fake_api)
+    processes = process_tree(run.pid)
     started = time.monotonic()
     os.kill(run.pid, signal.SIGTERM)  # run-etl.sh alone, as cron's timeout does
     out, _ = run.communicate(timeout=60)
@@ -104,7 +92,8 @@ def test_sigterm_is_passed_on_and_the_run_is_logged_as_stopped(
     log = (Path(project_env["DATA_IMPORTS_LOG_DIR"]) / "run-etl.log").read_text()
     assert f"stopping {JOB}: SIGTERM received, passed on to the run" in log
     assert f"{JOB} stopped by SIGTERM" in log
-    wait_until(lambda: not session_pids(run.pid), "the stopped run's processes to go", 10)
+    assert out.strip().splitlines()[-1].endswith(f"run-etl {JOB} stopped by SIGTERM")
+    wait_until(lambda: not set(processes) & set(process_tree(1)), "the run's processes to go", 10)
 
     fake_api.reset()
     again, _ = run_etl(env)

@@ -1,0 +1,275 @@
+"""The last line of every failed run names its cause and the fix: one test per row of the
+README's "When a run fails" table, through run-etl.sh against the fake API and the real engine.
+
+A test registers its row with :func:`row`; ``test_readme_lists_every_last_line`` checks that the
+README's table is this module's list.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import typing as t
+from pathlib import Path
+
+import pytest
+
+from testkit.fixtures import meltano
+from testkit.processes import REPO_ROOT, process_tree, wait_until
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+SCRIPT = str(REPO_ROOT / "run-etl.sh")
+JOB = "nationalgas-to-influxdb"
+STATE_ID = "dev:tap-nationalgas-to-target-influxdb"
+ROWS: list[tuple[str, str, str]] = []
+"""(the last line as the README shows it, the fix, the test that shows it)."""
+
+
+def row(last_line: str, fix: str) -> Callable[[t.Any], t.Any]:
+    """Register a test as a row of the README's "When a run fails" table."""
+
+    def register(test: t.Any) -> t.Any:
+        ROWS.append((last_line, fix, test.__name__))
+        return test
+
+    return register
+
+
+def run_etl(env: dict[str, str], *args: str, **overrides: str) -> subprocess.CompletedProcess:
+    """One run of run-etl.sh to its end."""
+    return subprocess.run(
+        [SCRIPT, *(args or [JOB])],
+        cwd="/",
+        env={**env, **overrides},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def last_line(done: subprocess.CompletedProcess) -> str:
+    """The last line run-etl.sh printed, less its time and level."""
+    return done.stdout.strip().splitlines()[-1].split(" run-etl ", 1)[1]
+
+
+def failed(done: subprocess.CompletedProcess) -> str:
+    """The cause a failed run gives in its last line."""
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert "Traceback" not in done.stdout, done.stdout[-3000:]
+    line = last_line(done)
+    assert line.startswith(f"{JOB} failed: "), done.stdout[-3000:]
+    return line.removeprefix(f"{JOB} failed: ")
+
+
+def setup_check(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """test_setup.py --offline with this environment."""
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "test_setup.py"), "--offline"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+# Settings, checked before anything runs
+
+
+@row(
+    "`TAP_NATIONALGAS_REQUEST_TIMEOUT='abc': tap-nationalgas `request_timeout` takes a whole "
+    "number of 1 or more, e.g. 60 (and 2 more above)` (each wrong setting on a line of its own "
+    "above)",
+    "set the variable to the form named; `test_setup.py` runs the same check",
+)
+def test_settings_of_the_wrong_kind_are_named_before_anything_runs(project_env):
+    wrong = {
+        "TAP_NATIONALGAS_MAX_RETRIES": "five",
+        "TAP_NATIONALGAS_REQUEST_TIMEOUT": "abc",
+        "TARGET_INFLUXDB_BATCH_SIZE": "abc",
+    }
+    started = time.monotonic()
+    done = run_etl(project_env, **wrong)
+    assert failed(done) == (
+        "TAP_NATIONALGAS_REQUEST_TIMEOUT='abc': tap-nationalgas `request_timeout` takes a whole "
+        "number of 1 or more, e.g. 60 (and 2 more above)"
+    )
+    assert time.monotonic() - started < 30
+    assert not Path(project_env["MELTANO_DATABASE_URI"].removeprefix("sqlite:///")).exists()
+    assert (
+        "TAP_NATIONALGAS_MAX_RETRIES='five': tap-nationalgas `max_retries` takes a whole number "
+        "of 0 or more, e.g. 5"
+    ) in done.stdout
+    assert "TARGET_INFLUXDB_BATCH_SIZE='abc': target-influxdb `batch_size` takes a whole" in (
+        done.stdout
+    )
+    check = setup_check({**project_env, **wrong})
+    assert check.returncode == 1
+    assert "FAIL    settings" in check.stdout
+    assert "TAP_NATIONALGAS_MAX_RETRIES='five'" in check.stdout
+
+
+@pytest.mark.parametrize("start", ["01/02/2026", "2026-13-01"])
+@row(
+    "`TAP_NATIONALGAS_START_DATE='01/02/2026': tap-nationalgas `start_date` takes an ISO 8601 "
+    "date or date-time, e.g. 2026-01-31 or 2026-01-31T00:00:00Z`",
+    "write the date as ISO 8601, year first",
+)
+def test_a_start_date_that_is_not_iso_8601_is_refused(project_env, start):
+    assert failed(run_etl(project_env, TAP_NATIONALGAS_START_DATE=start)) == (
+        f"TAP_NATIONALGAS_START_DATE={start!r}: tap-nationalgas `start_date` takes an ISO 8601 "
+        "date or date-time, e.g. 2026-01-31 or 2026-01-31T00:00:00Z"
+    )
+
+
+@row(
+    "`TAP_NATIONALGAS_START_DATE='2099-01-01': tap-nationalgas `start_date` is in the future "
+    "(now ...): there is nothing to read after it; set a date in the past`",
+    "set a date in the past",
+)
+def test_a_start_date_in_the_future_is_refused(project_env):
+    env = {**project_env, "TAP_NATIONALGAS_END_DATE": ""}
+    cause = failed(run_etl(env, TAP_NATIONALGAS_START_DATE="2099-01-01"))
+    assert cause.startswith(
+        "TAP_NATIONALGAS_START_DATE='2099-01-01': tap-nationalgas `start_date` is in the future"
+    )
+    assert cause.endswith("there is nothing to read after it; set a date in the past")
+
+
+# Meltano's own failures
+
+
+@row(
+    "`the state of STATE_ID cannot be read (...): reset it with ./run-etl.sh --reset-state JOB "
+    "(the next run starts from start_date)`",
+    "run the reset it names (it keeps the old state in `logs/`); `meltano state clear` cannot "
+    "read such a state either",
+)
+def test_a_state_that_is_not_json_is_named_with_a_reset_that_works(project_env):
+    assert run_etl(project_env).returncode == 0
+    database = project_env["MELTANO_DATABASE_URI"].removeprefix("sqlite:///")
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE state SET completed_state = '{not json' WHERE state_id = ?", [STATE_ID])
+    assert failed(run_etl(project_env)) == (
+        f"the state of {STATE_ID} cannot be read (Expecting property name enclosed in double "
+        f"quotes: line 1 column 2 (char 1)): reset it with ./run-etl.sh --reset-state {JOB} "
+        "(the next run starts from start_date)"
+    )
+    reset = run_etl(project_env, "--reset-state", JOB)
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert f"the state of {STATE_ID} is reset (the old one is kept in " in reset.stdout
+    kept = list(Path(project_env["DATA_IMPORTS_LOG_DIR"]).glob("state-*.txt"))
+    assert len(kept) == 1
+    assert "{not json" in kept[0].read_text()
+    assert meltano(project_env, "state", "get", STATE_ID).returncode == 0
+    again = run_etl(project_env)
+    assert again.returncode == 0, again.stdout[-3000:]
+
+
+@row(
+    "`the system database FILE is locked by another process (database is locked): stop the "
+    "process that holds it (`fuser FILE` names it) and run again`",
+    "stop the process it names (a stuck `meltano` or `sqlite3`)",
+)
+def test_a_locked_system_database_is_named(project_env):
+    assert run_etl(project_env).returncode == 0
+    database = project_env["MELTANO_DATABASE_URI"].removeprefix("sqlite:///")
+    holder = sqlite3.connect(database, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        cause = failed(run_etl(project_env))
+    finally:
+        holder.close()
+    assert cause == (
+        f"the system database {database} is locked by another process (database is locked): "
+        f"stop the process that holds it (`fuser {database}` names it) and run again"
+    )
+
+
+@row(
+    "`the system database FILE cannot be read (file is not a database): restore it from a "
+    "backup, or move it aside to start a new one (bookmarks and run history start over)`",
+    "as it says",
+)
+def test_an_unreadable_system_database_is_named(project_env):
+    database = Path(project_env["MELTANO_DATABASE_URI"].removeprefix("sqlite:///"))
+    database.write_bytes(b"this is not a database" * 100)
+    assert failed(run_etl(project_env)) == (
+        f"the system database {database} cannot be read (file is not a database): restore it "
+        "from a backup, or move it aside to start a new one (bookmarks and run history start "
+        "over)"
+    )
+
+
+# The plugins
+
+
+@row(
+    "`target-influxdb was killed by SIGKILL`", "find what killed it (`dmesg` names the OOM killer)"
+)
+def test_a_plugin_killed_by_a_signal_is_named(project_env, local_influxdb):
+    local_influxdb.queue_faults([{"hang": 60}])
+    run = subprocess.Popen(
+        [SCRIPT, JOB],
+        cwd="/",
+        env=project_env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+    def target() -> int:
+        pids = [
+            pid
+            for pid, command in process_tree(run.pid).items()
+            if "bin/target-influxdb" in command
+        ]
+        return pids[0] if pids else 0
+
+    wait_until(lambda: local_influxdb.proxy_stats()["write_requests"] >= 1, "a hanging write", 120)
+    wait_until(lambda: bool(target()), "the target's process", 10)
+    os.kill(target(), signal.SIGKILL)
+    out, _ = run.communicate(timeout=120)
+    done = subprocess.CompletedProcess(run.args, run.returncode, out, "")
+    assert failed(done) == "target-influxdb was killed by SIGKILL"
+
+
+@row(
+    "`target-influxdb failed: NotADirectoryError: ... (traceback in logs/run-etl.log)` (any error "
+    "nobody foresaw: its type and message; the traceback is in the log, on screen only with "
+    "`DATA_IMPORTS_LOG_LEVEL=debug`)",
+    "read the traceback in the log",
+)
+def test_an_unexpected_error_gives_its_type_and_the_log(project_env, tmp_path):
+    (tmp_path / "file").write_text("")  # a folder under a file: nobody can make it, root neither
+    env = {
+        **project_env,
+        "INFLUXDB_URL": "",
+        "TARGET_INFLUXDB_OUTPUT_PATH": str(tmp_path / "file" / "out"),
+    }
+    done = run_etl(env)
+    log = Path(project_env["DATA_IMPORTS_LOG_DIR"]) / "run-etl.log"
+    cause = failed(done)
+    assert cause.startswith("target-influxdb NotADirectoryError: ")
+    assert cause.endswith(f" (traceback in {log})")
+    assert "Traceback" not in done.stdout
+    assert "line " in log.read_text()  # the frames
+    debug = run_etl(env, DATA_IMPORTS_LOG_LEVEL="debug")
+    assert "PluginException" in debug.stdout or "Traceback" in debug.stdout
+
+
+def test_readme_lists_every_last_line():
+    rows = ["| last line (`<job> failed: ...`) | fix | test |", "|---|---|---|"]
+    rows += [f"| {line} | {fix} | `{test}` |" for line, fix, test in ROWS]
+    table = "\n".join(rows)
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert table in readme, "README.md 'When a run fails' must hold this table:\n" + table
+    assert len(ROWS) == len({test for _, _, test in ROWS})
