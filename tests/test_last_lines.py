@@ -144,6 +144,131 @@ def test_a_start_date_in_the_future_is_refused(project_env):
     assert cause.endswith("there is nothing to read after it; set a date in the past")
 
 
+# InfluxDB
+
+
+@row(
+    "`target-influxdb could not reach InfluxDB at URL (connection refused): start InfluxDB, or "
+    "check INFLUXDB_URL (the `url` setting)`",
+    "start InfluxDB (`docker compose up -d`), or correct `INFLUXDB_URL`; empty it for file mode",
+)
+def test_influxdb_on_a_closed_port_fails_in_seconds(project_env):
+    started = time.monotonic()
+    assert failed(run_etl(project_env, INFLUXDB_URL="http://127.0.0.1:9")) == (
+        "target-influxdb could not reach InfluxDB at http://127.0.0.1:9 (connection refused): "
+        "start InfluxDB, or check INFLUXDB_URL (the `url` setting)"
+    )
+    assert time.monotonic() - started < 30
+
+
+@row(
+    "`target-influxdb InfluxDB rejected the token (401 at start-up): set a valid `token` for "
+    'bucket "B" in org "O" at URL`',
+    "set `INFLUXDB_TOKEN` to an API token of that InfluxDB",
+)
+def test_a_wrong_token_is_named(project_env):
+    done = run_etl(project_env, INFLUXDB_TOKEN="not-the-token-0123456789")  # noqa: S106
+    assert failed(done).startswith(
+        "target-influxdb InfluxDB rejected the token (401 at start-up): set a valid `token`"
+    )
+    assert "not-the-token-0123456789" not in done.stdout
+
+
+@row(
+    '`target-influxdb bucket "B" not found in org "O" at URL (404 at start-up): create it or '
+    "change the `bucket`/`org` settings`",
+    "create the bucket, or correct `INFLUXDB_BUCKET` / `INFLUXDB_ORG`",
+)
+def test_a_missing_bucket_is_named(project_env):
+    assert failed(run_etl(project_env, INFLUXDB_BUCKET="no_such_bucket")).startswith(
+        'target-influxdb bucket "no_such_bucket" not found in org'
+    )
+
+
+@row(
+    '`target-influxdb token not allowed to write to bucket "B" in org "O" at URL (403 ...): '
+    "grant write access`",
+    "give the token write access to the bucket",
+)
+def test_a_token_without_write_access_is_named(project_env, local_influxdb):
+    local_influxdb.queue_faults([{"status": 403}, {"status": 403}])
+    cause = failed(run_etl(project_env))
+    assert cause.startswith('target-influxdb token not allowed to write to bucket "')
+    assert cause.endswith("): grant write access")
+
+
+@row(
+    '`target-influxdb InfluxDB at URL did not accept the batch of stream "S" after N retries '
+    "(503 ...); check that InfluxDB is up, or raise `max_retries`/`timeout``",
+    "InfluxDB went away during the run: check it, then run again (nothing is lost)",
+)
+def test_influxdb_failing_past_the_retries_is_named(project_env, local_influxdb):
+    local_influxdb.queue_faults([{"status": 503}] * 6)
+    done = run_etl(project_env, TARGET_INFLUXDB_MAX_RETRIES="1", TARGET_INFLUXDB_RETRY_INTERVAL="0")
+    cause = failed(done)
+    assert cause.startswith(f"target-influxdb InfluxDB at {local_influxdb.url} did not accept")
+    assert "after 1 retries (503 " in cause
+
+
+# The National Gas API
+
+
+@row(
+    "`tap-nationalgas could not reach URL (name does not resolve)` / `(connection refused); "
+    "check the network, or the `api_url` setting`",
+    "check the network, DNS and `TAP_NATIONALGAS_API_URL`",
+)
+def test_an_unreachable_api_fails_in_seconds(project_env):
+    started = time.monotonic()
+    done = run_etl(
+        project_env,
+        TAP_NATIONALGAS_API_URL="http://127.0.0.1:9/operationaldata/v1",
+        TAP_NATIONALGAS_RETRY_INTERVAL="2",
+    )
+    assert failed(done) == (
+        "tap-nationalgas could not reach http://127.0.0.1:9/operationaldata/v1 "
+        "(connection refused); check the network, or the `api_url` setting"
+    )
+    assert time.monotonic() - started < 30
+
+
+@row(
+    "`tap-nationalgas 500 Internal Server Error from GET URL` (any status)",
+    "the API failed past `max_retries`: run again later; the bookmarks did not move",
+)
+def test_an_api_error_past_the_retries_is_named(project_env, fake_api):
+    fake_api.queue_faults([{"path": "/gasquality/latestdata", "status": 500, "count": 9}])
+    assert failed(run_etl(project_env, TAP_NATIONALGAS_MAX_RETRIES="1")) == (
+        f"tap-nationalgas 500 Internal Server Error from GET {fake_api.url}/gasquality/latestdata"
+    )
+
+
+@row(
+    "`tap-nationalgas expected JSON from URL, got text/html`",
+    "`TAP_NATIONALGAS_API_URL` points at a web page, not the API",
+)
+def test_an_api_answering_html_is_named(project_env, fake_api):
+    fake_api.queue_faults([{"path": "/gasquality/latestdata", "html": True}])
+    assert failed(run_etl(project_env)) == (
+        f"tap-nationalgas expected JSON from {fake_api.url}/gasquality/latestdata, "
+        "got text/html; charset=utf-8"
+    )
+
+
+@row(
+    "`tap-nationalgas URL answered 400 for publication ids X: they are not in the National Gas "
+    "catalogue; check the setting `publication_ids``",
+    "remove the named ids from `TAP_NATIONALGAS_PUBLICATION_IDS`",
+)
+def test_an_unknown_publication_id_is_named(project_env, fake_api):
+    done = run_etl(project_env, TAP_NATIONALGAS_PUBLICATION_IDS="PUBOB637, PUBOB999999")
+    assert failed(done) == (
+        f"tap-nationalgas {fake_api.url}/publications/gasday answered 400 for publication ids "
+        "PUBOB999999: they are not in the National Gas catalogue; check the setting "
+        "`publication_ids`"
+    )
+
+
 # Meltano's own failures
 
 
