@@ -10,6 +10,9 @@ From each plugin's own settings (``config_jsonschema``), it writes:
   for secrets and the options of a setting with allowed values. Defaults stay in the plugin;
   ``meltano.yml`` gives only the project's own values, under ``config:``.
 
+From the runner's own variables (``data_imports.options.OPTIONS``), it writes their table in the
+top-level README (between ``<!-- runner:start -->`` and ``<!-- runner:end -->``).
+
 Run ``.venv/bin/python scripts/sync_from_plugins.py`` after changing a stream or a setting;
 ``--check`` (what the tests run) exits 1 and names the files that differ.
 """
@@ -29,6 +32,7 @@ from ruamel.yaml.scalarstring import FoldedScalarString
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ("<!-- settings:start -->", "<!-- settings:end -->")
 STREAMS = ("<!-- streams:start -->", "<!-- streams:end -->")
+RUNNER = ("<!-- runner:start -->", "<!-- runner:end -->")
 # Meltano 4.4's `decimal` kind fails on a value from an environment variable, so settings that
 # the plugins take as numbers are whole seconds in meltano.yml; the plugins accept fractions.
 KINDS = {"string": "string", "integer": "integer", "number": "integer", "boolean": "boolean"}
@@ -107,6 +111,16 @@ def streams_table() -> str:
     return "\n".join(rows)
 
 
+def runner_table() -> str:
+    """The runner's and the scheduler's variables: default and meaning."""
+    sys.path.insert(0, str(ROOT))  # the project's own package, beside scripts/
+    from data_imports.options import OPTIONS  # noqa: PLC0415
+
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{o.name}` | {o.default} | {o.description} |" for o in OPTIONS]
+    return "\n".join(rows)
+
+
 def meltano_settings(plugin: Plugin) -> list[dict[str, t.Any]]:
     """The ``settings:`` entries of a plugin in meltano.yml, from its schema."""
     entries = []
@@ -157,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         wanted[readme] = with_table(readme.read_text(), readme_table(plugin))
     tap_readme = ROOT / PLUGINS[0].folder / "README.md"
     wanted[tap_readme] = with_table(wanted[tap_readme], streams_table(), STREAMS)
+    readme = ROOT / "README.md"
+    wanted[readme] = with_table(readme.read_text(), runner_table(), RUNNER)
     meltano_yml = ROOT / "meltano.yml"
     wanted[meltano_yml] = synced_meltano_yml(meltano_yml.read_text())
     stale = [path for path, text in wanted.items() if path.read_text() != text]

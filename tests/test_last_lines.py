@@ -85,8 +85,8 @@ def setup_check(env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 @row(
-    "`TAP_NATIONALGAS_REQUEST_TIMEOUT='abc': tap-nationalgas `request_timeout` takes a whole "
-    "number of 1 or more, e.g. 60 (and 2 more above)` (each wrong setting on a line of its own "
+    "`` TAP_NATIONALGAS_REQUEST_TIMEOUT='abc': tap-nationalgas `request_timeout` takes a whole "
+    "number of 1 or more, e.g. 60 (and 2 more above) `` (each wrong setting on a line of its own "
     "above)",
     "set the variable to the form named; `test_setup.py` runs the same check",
 )
@@ -119,8 +119,8 @@ def test_settings_of_the_wrong_kind_are_named_before_anything_runs(project_env):
 
 @pytest.mark.parametrize("start", ["01/02/2026", "2026-13-01"])
 @row(
-    "`TAP_NATIONALGAS_START_DATE='01/02/2026': tap-nationalgas `start_date` takes an ISO 8601 "
-    "date or date-time, e.g. 2026-01-31 or 2026-01-31T00:00:00Z`",
+    "`` TAP_NATIONALGAS_START_DATE='01/02/2026': tap-nationalgas `start_date` takes an ISO 8601 "
+    "date or date-time, e.g. 2026-01-31 or 2026-01-31T00:00:00Z ``",
     "write the date as ISO 8601, year first",
 )
 def test_a_start_date_that_is_not_iso_8601_is_refused(project_env, start):
@@ -131,8 +131,8 @@ def test_a_start_date_that_is_not_iso_8601_is_refused(project_env, start):
 
 
 @row(
-    "`TAP_NATIONALGAS_START_DATE='2099-01-01': tap-nationalgas `start_date` is in the future "
-    "(now ...): there is nothing to read after it; set a date in the past`",
+    "`` TAP_NATIONALGAS_START_DATE='2099-01-01': tap-nationalgas `start_date` is in the future "
+    "(now ...): there is nothing to read after it; set a date in the past ``",
     "set a date in the past",
 )
 def test_a_start_date_in_the_future_is_refused(project_env):
@@ -148,8 +148,8 @@ def test_a_start_date_in_the_future_is_refused(project_env):
 
 
 @row(
-    "`target-influxdb could not reach InfluxDB at URL (connection refused): start InfluxDB, or "
-    "check INFLUXDB_URL (the `url` setting)`",
+    "`` target-influxdb could not reach InfluxDB at URL (connection refused): start InfluxDB, or "
+    "check INFLUXDB_URL (the `url` setting) ``",
     "start InfluxDB (`docker compose up -d`), or correct `INFLUXDB_URL`; empty it for file mode",
 )
 def test_influxdb_on_a_closed_port_fails_in_seconds(project_env):
@@ -162,8 +162,8 @@ def test_influxdb_on_a_closed_port_fails_in_seconds(project_env):
 
 
 @row(
-    "`target-influxdb InfluxDB rejected the token (401 at start-up): set a valid `token` for "
-    'bucket "B" in org "O" at URL`',
+    "`` target-influxdb InfluxDB rejected the token (401 at start-up): set a valid `token` for "
+    'bucket "B" in org "O" at URL ``',
     "set `INFLUXDB_TOKEN` to an API token of that InfluxDB",
 )
 def test_a_wrong_token_is_named(project_env):
@@ -175,8 +175,8 @@ def test_a_wrong_token_is_named(project_env):
 
 
 @row(
-    '`target-influxdb bucket "B" not found in org "O" at URL (404 at start-up): create it or '
-    "change the `bucket`/`org` settings`",
+    '`` target-influxdb bucket "B" not found in org "O" at URL (404 at start-up): create it or '
+    "change the `bucket`/`org` settings ``",
     "create the bucket, or correct `INFLUXDB_BUCKET` / `INFLUXDB_ORG`",
 )
 def test_a_missing_bucket_is_named(project_env):
@@ -198,8 +198,8 @@ def test_a_token_without_write_access_is_named(project_env, local_influxdb):
 
 
 @row(
-    '`target-influxdb InfluxDB at URL did not accept the batch of stream "S" after N retries '
-    "(503 ...); check that InfluxDB is up, or raise `max_retries`/`timeout``",
+    '`` target-influxdb InfluxDB at URL did not accept the batch of stream "S" after N retries '
+    "(503 ...); check that InfluxDB is up, or raise `max_retries`/`timeout` ``",
     "InfluxDB went away during the run: check it, then run again (nothing is lost)",
 )
 def test_influxdb_failing_past_the_retries_is_named(project_env, local_influxdb):
@@ -214,8 +214,8 @@ def test_influxdb_failing_past_the_retries_is_named(project_env, local_influxdb)
 
 
 @row(
-    "`tap-nationalgas could not reach URL (name does not resolve)` / `(connection refused); "
-    "check the network, or the `api_url` setting`",
+    "`` tap-nationalgas could not reach URL (name does not resolve) `` or ``(connection "
+    "refused); check the network, or the `api_url` setting ``",
     "check the network, DNS and `TAP_NATIONALGAS_API_URL`",
 )
 def test_an_unreachable_api_fails_in_seconds(project_env):
@@ -256,8 +256,8 @@ def test_an_api_answering_html_is_named(project_env, fake_api):
 
 
 @row(
-    "`tap-nationalgas URL answered 400 for publication ids X: they are not in the National Gas "
-    "catalogue; check the setting `publication_ids``",
+    "`` tap-nationalgas URL answered 400 for publication ids X: they are not in the National "
+    "Gas catalogue; check the setting `publication_ids` ``",
     "remove the named ids from `TAP_NATIONALGAS_PUBLICATION_IDS`",
 )
 def test_an_unknown_publication_id_is_named(project_env, fake_api):
@@ -300,8 +300,8 @@ def test_a_state_that_is_not_json_is_named_with_a_reset_that_works(project_env):
 
 
 @row(
-    "`the system database FILE is locked by another process (database is locked): stop the "
-    "process that holds it (`fuser FILE` names it) and run again`",
+    "`` the system database FILE is locked by another process (database is locked): stop the "
+    "process that holds it (`fuser FILE` names it) and run again ``",
     "stop the process it names (a stuck `meltano` or `sqlite3`)",
 )
 def test_a_locked_system_database_is_named(project_env):
@@ -368,7 +368,7 @@ def test_a_plugin_killed_by_a_signal_is_named(project_env, local_influxdb):
 
 
 @row(
-    "`target-influxdb failed: NotADirectoryError: ... (traceback in logs/run-etl.log)` (any error "
+    "`target-influxdb NotADirectoryError: ... (traceback in logs/run-etl.log)` (any error "
     "nobody foresaw: its type and message; the traceback is in the log, on screen only with "
     "`DATA_IMPORTS_LOG_LEVEL=debug`)",
     "read the traceback in the log",
