@@ -166,7 +166,7 @@ def _plugin_exception(data: Mapping[str, t.Any]) -> str:
             lines.append(f"    {str(frame.get('line') or '').strip()}")
     lines.append(f"{data.get('type')}: {data.get('message')}")
     if isinstance(cause := data.get("cause") or data.get("context"), dict):
-        lines = [_plugin_exception(cause), "", "During handling of it:", *lines]
+        lines = [_plugin_exception(cause), "During handling of it:", *lines]
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -78,8 +79,8 @@ def test_a_killed_run_leaves_no_token_readable_and_the_next_run_takes_over(
     assert took < 120
 
 
-def test_sigterm_is_passed_on_and_the_run_is_logged_as_stopped(
-    project_env, fake_api: FakeNationalGasProcess
+def test_sigterm_is_passed_on_and_the_run_is_logged_and_recorded_as_stopped(
+    project_env, influxdb, fake_api: FakeNationalGasProcess
 ):
     env = {**project_env, "DATA_IMPORTS_STOP_GRACE": "5"}
     run = start_a_hanging_run(env, fake_api)
@@ -93,6 +94,11 @@ def test_sigterm_is_passed_on_and_the_run_is_logged_as_stopped(
     assert f"stopping {JOB}: SIGTERM received, passed on to the run" in log
     assert f"{JOB} stopped by SIGTERM" in log
     assert out.strip().splitlines()[-1].endswith(f"run-etl {JOB} stopped by SIGTERM")
+    stopped = {
+        row["stream"]: row for row in health_points(influxdb, project_env["INFLUXDB_BUCKET"])
+    }
+    assert {row["status"] for row in stopped.values()} == {"stopped"}
+    assert {row["cause"] for row in stopped.values()} == {"stopped by SIGTERM"}
     wait_until(lambda: not set(processes) & set(process_tree(1)), "the run's processes to go", 10)
 
     fake_api.reset()
@@ -130,28 +136,83 @@ def last_line(done: subprocess.CompletedProcess) -> str:
     return done.stdout.strip().splitlines()[-1].split(" run-etl ", 1)[1]
 
 
-def test_a_normal_run_says_one_line_per_stream_and_keeps_its_log_in_one_block(project_env):
+def test_a_normal_run_says_one_line_per_stream_and_where_the_points_went(
+    project_env, influxdb, bucket
+):
     done, _ = run_etl(project_env)
     assert done.returncode == 0, done.stdout[-3000:]
-    assert "METRIC" not in done.stdout
-    assert "Traceback" not in done.stdout
-    assert "Skipping parse of env var settings" not in done.stdout
     lines = done.stdout.strip().splitlines()
     assert lines[0].endswith(f"run-etl starting {JOB}")
-    summaries = lines[1:-1]  # nothing else between the start and the result
-    assert len(summaries) == 2, summaries  # gas_quality and publications
-    assert all(" points written, newest " in line for line in summaries)
+    summaries = [line for line in lines if " info    target-influxdb Stream '" in line]
+    assert len(summaries) == 2, lines  # gas_quality and publications
     assert "Stream 'gas_quality': 12 records, 12 points written, newest 2026-03-29T08:00:00" in (
         summaries[0] + summaries[1]
     )
-    assert last_line(done).startswith(f"finished {JOB} in ")
-    verbose, _ = run_etl(project_env, DATA_IMPORTS_LOG_VERBOSE="1")
-    assert "METRIC" in verbose.stdout
+    others = set(lines[1:-1]) - set(summaries)
+    assert all(" warning meltano " in line for line in others), others  # "No state was found"
+    stored = sum(
+        len(influxdb.points(bucket, measurement))
+        for measurement in ("gas_quality", "gas_publication")
+    )
+    assert re.fullmatch(
+        f'finished {JOB} in [0-9]+s: {stored} points to bucket "{bucket}" at {influxdb.url}',
+        last_line(done),
+    ), last_line(done)
+    for routine in ("METRIC", "Beginning sync of", "Skipping parse of env var settings"):
+        assert routine not in done.stdout
+    verbose, _ = run_etl(project_env, DATA_IMPORTS_LOG_LEVEL="info")
+    for routine in ("METRIC", "Beginning sync of", "Skipping parse of env var settings"):
+        assert routine in verbose.stdout
     log = (Path(project_env["DATA_IMPORTS_LOG_DIR"]) / "run-etl.log").read_text()
     blocks = log.strip().split("\n\n")
     assert len(blocks) == 2
     assert all(b.splitlines()[0].endswith(f"starting {JOB}") for b in blocks)
     assert all(f"finished {JOB} in " in b.splitlines()[-1] for b in blocks)
+
+
+def test_a_comma_list_is_read_as_a_list(project_env, influxdb, bucket):
+    done, _ = run_etl(project_env, TAP_NATIONALGAS_PUBLICATION_IDS="PUBOB637, PUBOB603")
+    assert done.returncode == 0, done.stdout[-3000:]
+    stored = {p.tags["publication_id"] for p in influxdb.points(bucket, "gas_publication")}
+    assert stored == {"PUBOB637", "PUBOB603"}
+
+
+def test_warnings_show_as_warnings_and_sink_drains_do_not(project_env, fake_api):
+    fake_api.queue_faults([{"path": "/publications/gasday", "body": []}])
+    done, _ = run_etl(project_env, TARGET_INFLUXDB_BATCH_SIZE="5")
+    assert done.returncode == 0, done.stdout[-3000:]
+    gaps = [line for line in done.stdout.splitlines() if "the answers lack" in line]
+    assert gaps, done.stdout
+    assert all(" warning tap-nationalgas " in line for line in gaps)
+    assert "Draining" not in done.stdout
+    fake_api.reset()
+    verbose, _ = run_etl(project_env, TARGET_INFLUXDB_BATCH_SIZE="5", DATA_IMPORTS_LOG_LEVEL="info")
+    assert " info    target-influxdb Target sink for 'publications' is full" in verbose.stdout
+
+
+def health_points(engine, bucket: str) -> list[dict]:
+    """The data_imports_run points, oldest first."""
+    series = engine.query(bucket, 'SELECT * FROM "data_imports_run" GROUP BY *')
+    rows = []
+    for one in series:
+        columns = one["columns"]
+        rows += [{**one["tags"], **dict(zip(columns, row, strict=True))} for row in one["values"]]
+    return sorted(rows, key=lambda row: row["time"])
+
+
+def test_a_run_that_fails_in_the_tap_is_recorded_as_failed_with_its_cause(
+    project_env, influxdb, bucket, fake_api
+):
+    fake_api.queue_faults([{"path": "/publications/gasday", "status": 500, "count": 9}])
+    done, _ = run_etl(project_env, TAP_NATIONALGAS_MAX_RETRIES="1")
+    assert done.returncode == 1
+    cause = last_line(done).removeprefix(f"{JOB} failed: ")
+    assert cause.startswith("tap-nationalgas 500 Internal Server Error from POST")
+    latest = {row["stream"]: row for row in health_points(influxdb, bucket)}
+    assert set(latest) == {"gas_quality", "publications"}
+    assert {row["status"] for row in latest.values()} == {"failed"}
+    assert {row["cause"] for row in latest.values()} == {cause}
+    assert latest["gas_quality"]["job"] == "dev:tap-nationalgas-to-target-influxdb"
 
 
 def test_the_log_is_rotated_and_bounded(project_env):
