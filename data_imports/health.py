@@ -66,6 +66,6 @@ def record_outcome(  # noqa: PLR0913
     ]
     try:
         writer_for(config).write_once(measurement, points)
-    except (WriteError, OSError) as exc:
+    except (WriteError, OSError, ValueError) as exc:  # ValueError: a URL urllib cannot use
         return f"the run's health points were not written: {exc}"
     return ""

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,7 +174,15 @@ class JobRun:
     # the run
 
     def run(self) -> RunResult:
-        """Run the job to its end and return how it ended."""
+        """Run the job to its end and return how it ended (also when the runner itself fails)."""
+        try:
+            return self._run()
+        except Exception as exc:  # noqa: BLE001 (any error of the runner's own ends in a last line)
+            self.lines.append(traceback.format_exc().rstrip())
+            log = f" (traceback in {self.log_path})" if self.options else ""
+            return self._finish(FAILED, f"the runner failed: {type(exc).__name__}: {exc}{log}")
+
+    def _run(self) -> RunResult:
         try:
             self.options = Options.read(self.env, self.root)
         except OptionError as exc:
