@@ -114,7 +114,6 @@ class NationalGasStream(RESTStream[Page]):
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     _paginator: PageListPaginator | None = None
-    _run_pages: list[Page]
     _progress: progress.Progress
     _page: Page | None = None
     _api_now: dt.datetime | None = None
@@ -212,7 +211,7 @@ class NationalGasStream(RESTStream[Page]):
     @override
     def get_records(self, context: Context | None) -> Iterable[dict]:
         self._unknown_keys: set[str] = set()
-        self._run_pages = pages = self.pages()
+        pages = self.pages()
         if not pages:
             return
         self._paginator = PageListPaginator(pages)
@@ -390,6 +389,15 @@ class NationalGasStream(RESTStream[Page]):
         if "partition_bookmarks" in self.stream_state:
             return None
         return self.bookmark_instant()
+
+    def save_partitions(self, bookmarks: gaps.PartitionBookmarks) -> None:
+        """Save the partition bookmarks in the stream's state.
+
+        A state of an older version keeps its form (no ``partition_bookmarks``) until a run
+        knows a partition, so that its bookmark still stands for every partition.
+        """
+        if bookmarks.values or "partition_bookmarks" in self.stream_state:
+            bookmarks.save(self.stream_state)
 
     def last_day(self) -> dt.date:
         """The last day to read: ``end_date``, else today in the UK."""

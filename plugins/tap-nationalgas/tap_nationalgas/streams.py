@@ -286,7 +286,7 @@ class GasQualityStream(GasQualityBase):
                 if (self._sites.get(site) or published) >= published
             }
             self._gaps.settle(expected, stored, now)
-        self._sites.save(self.stream_state)
+        self.save_partitions(self._sites)
         self._gaps.save(self.stream_state)
         self._gaps.report()
 
@@ -386,7 +386,7 @@ class InstantaneousFlowsStream(NationalGasStream):
             for key in self._answered:
                 self._sites.advance(key, self._legacy)
         self.report_lost([span for span in lost.values() if span[2]])
-        self._sites.save(self.stream_state)
+        self.save_partitions(self._sites)
 
     def site_bookmark(self, key: str) -> dt.datetime | None:
         """The newest reading stored for a site (else the stream's bookmark of an older state)."""

@@ -285,6 +285,22 @@ def test_a_state_of_an_older_version_counts_as_stored_for_every_partition(
     assert len(later.records["gas_quality"]) == 3 * len(SITES)
 
 
+def test_a_state_of_an_older_version_keeps_its_form_until_a_partition_is_known(
+    tmp_path, fake_api, tap_config
+):
+    state = {"bookmarks": {"gas_quality": {"replication_key_value": "2026-03-29T05:00:00+00:00"}}}
+    fake_api.queue_faults([{"path": "/gasquality/latestdata", "empty": True}])
+    empty = run_tap(tmp_path, tap_config, state)
+    assert empty.returncode == 0, empty.log
+    assert empty.state is not None
+    assert "partition_bookmarks" not in empty.state["bookmarks"]["gas_quality"]
+    later = run_tap(tmp_path, tap_config, empty.state)
+    assert later.returncode == 0, later.log
+    hours = sorted({r["published_time"][11:16] for r in later.records["gas_quality"]})
+    assert hours == ["06:00", "07:00", "08:00"]  # caught up from the old bookmark
+    assert len(later.records["gas_quality"]) == 3 * len(SITES)
+
+
 # 4. A bookmark that cannot be read
 
 
