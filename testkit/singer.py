@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -93,6 +93,8 @@ class TapRun:
     records: dict[str, list[dict[str, t.Any]]]
     state: dict[str, t.Any] | None
     log: str
+    messages: list[dict[str, t.Any]] = field(default_factory=list)
+    """Every message, in order."""
 
     def bookmark(self, stream: str) -> t.Any:  # noqa: ANN401
         """The replication key value the last STATE holds for a stream."""
@@ -106,8 +108,9 @@ def run_tap(
     config: Mapping[str, t.Any],
     state_value: Mapping[str, t.Any] | None = None,
     timeout: float = 120,
+    env: Mapping[str, str] | None = None,
 ) -> TapRun:
-    """Run tap-nationalgas and collect its messages."""
+    """Run tap-nationalgas and collect its messages (``env``: the process's environment)."""
     command = [
         sys.executable,
         "-m",
@@ -117,13 +120,15 @@ def run_tap(
     ]
     if state_value is not None:
         command += ["--state", str(write_config(tmp_path, state_value, "state.json"))]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, check=False, env=env
+    )
     records: dict[str, list[dict[str, t.Any]]] = {}
     state = None
-    for line in proc.stdout.splitlines():
-        message = json.loads(line)
+    messages = [json.loads(line) for line in proc.stdout.splitlines()]
+    for message in messages:
         if message["type"] == "RECORD":
             records.setdefault(message["stream"], []).append(message["record"])
         elif message["type"] == "STATE":
             state = message["value"]
-    return TapRun(proc.returncode, records, state, proc.stderr)
+    return TapRun(proc.returncode, records, state, proc.stderr, messages)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import resource
 import signal
+import time
 import typing as t
 import urllib.request
 
@@ -20,7 +21,7 @@ from croniter import croniter
 from tap_nationalgas import values
 from testkit import expected
 from testkit.fixtures import FAKE_NOW, FAKE_START_DATE, tap_settings
-from testkit.nationalgas_data import NationalGasData, floor_to
+from testkit.nationalgas_data import GAS_QUALITY_SITES, NationalGasData, floor_to
 from testkit.pipeline import BACKFILL, FLOWS, MAIN, Pipeline, PipelineRun, project
 from testkit.processes import REPO_ROOT, wait_until
 
@@ -301,6 +302,35 @@ def test_latest_gas_quality_is_partial(bench: Bench, alter, missing: int):
     bench.check(main_job(bench.now, T0))
 
 
+def drop_fifth_site(sites: list[dict[str, t.Any]]) -> None:
+    del sites[4]
+
+
+@pytest.mark.parametrize("first_run", [True, False], ids=["first-run", "with-state"])
+@scenario(
+    "latest gas quality lacks one site, then the next answer at the same publication time has "
+    "it (on a first run, or with a state)",
+    "the next run stores the site's reading: a site with no bookmark of its own is not taken "
+    "as stored up to the stream's bookmark",
+)
+def test_latest_gas_quality_lacks_a_site_then_has_it(bench: Bench, first_run: bool):
+    if not first_run:
+        bench.run()
+        bench.later(hours=1)
+    faults = [{"path": "/gasquality/latestdata", "body": latest_answer(bench, drop_fifth_site)}]
+    if not first_run:  # history lacks it too: the next latest answer is what brings it
+        faults.append({"path": "/gasquality/historicdata", "body": []})
+    bench.fake.queue_faults(faults)
+    bench.run()
+    assert not any(
+        dict(tags)["site_id"] == "5" and instant_ns(time_ns) == bench.now.replace(minute=0)
+        for tags, time_ns in bench.stored()["gas_quality"]
+    )
+    bench.later(minutes=10)  # the same publication
+    bench.run()
+    bench.check(main_job(bench.now, None if first_run else T0))
+
+
 @scenario(
     "one publication row is missing from one answer",
     "a WARNING names the data item and gas day; the look-back re-reads it the next run and "
@@ -568,6 +598,65 @@ def test_tap_killed(bench: Bench):
     assert_state_not_ahead(bench.pipeline.states.get(MAIN, {}), bench.stored())
     bench.run()
     bench.check(main_job(T0))
+
+
+BACKFILL_START = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("sig", "whole_run"),
+    [(signal.SIGTERM, False), (signal.SIGKILL, False), (signal.SIGKILL, True)],
+    ids=["tap-SIGTERM", "tap-SIGKILL", "run-SIGKILL"],
+)
+@scenario(
+    "a backfill stopped after 3 of 29 windows: the tap gets SIGTERM or SIGKILL, or the whole "
+    "run (tap and target) SIGKILL",
+    "the state saved covers the windows stored and is never ahead; the next run starts at the "
+    "last stored window, not at `start_date`, and stores the rest once",
+)
+def test_backfill_stopped_after_a_few_windows(bench: Bench, sig: signal.Signals, whole_run: bool):
+    history = "/gasquality/historicdata"
+    tap = {"start_date": BACKFILL_START.isoformat()}
+    bench.fake.queue_faults([{"path": history}] * 3 + [{"path": history, "hang": 30}])
+    running = bench.pipeline.start(BACKFILL, tap_overrides=bench.tap_overrides(tap))
+    three_windows = 3 * 2 * 24 * len(GAS_QUALITY_SITES)
+
+    def three_windows_stored() -> bool:
+        return (
+            bench.fake.stats()["requests"].get(history, 0) >= 4
+            and len(bench.engine.points(bench.bucket, "gas_quality")) >= three_windows
+        )
+
+    wait_until(three_windows_stored, "three windows stored", timeout=60)
+    time.sleep(1)  # the STATE after the third window follows its points
+    running.tap.send_signal(sig)
+    if whole_run:
+        running.target.send_signal(sig)
+    bench.pipeline.finish(running)
+    state = bench.pipeline.states.get(BACKFILL)
+    assert state, "no state saved"
+    stored = bench.stored()
+    assert_state_not_ahead(state, stored)
+    newest = max(instant_ns(time_ns) for _, time_ns in stored["gas_quality"])
+    assert newest == dt.datetime(2026, 2, 6, 23, tzinfo=dt.UTC)  # the end of the third window
+    sites = state["bookmarks"]["gas_quality_history"]["partition_bookmarks"]
+    assert {instant(site["bookmark"]) for site in sites} == {newest}
+
+    resumed = bench.run(BACKFILL, tap=tap)
+    assert "gas_quality_history: window 2026-02-06 to 2026-02-07, 1 of 26 requests" in resumed.log
+    assert "gas_quality_history: window 2026-02-01" not in resumed.log
+    bench.check(
+        {
+            "gas_quality": gas_quality(bench.now, BACKFILL_START, T0),
+            "gas_publication": expected.publications(
+                expected.fake_state(T0),
+                PUBLICATION_IDS,
+                BACKFILL_START.date() - dt.timedelta(days=10),
+                uk_date(T0),
+                BACKFILL_START,
+            ),
+        }
+    )
 
 
 @scenario(

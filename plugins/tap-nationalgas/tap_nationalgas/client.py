@@ -19,11 +19,12 @@ from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import HTTPRequest
 from typing_extensions import override
 
-from tap_nationalgas import gaps, progress, values
+from tap_nationalgas import gaps, progress, report, values
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable
 
+    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
     from singer_sdk.streams.rest import PageContext
 
@@ -113,11 +114,26 @@ class NationalGasStream(RESTStream[Page]):
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     _paginator: PageListPaginator | None = None
-    _run_pages: list[Page]
     _progress: progress.Progress
     _page: Page | None = None
     _api_now: dt.datetime | None = None
     _unknown_keys: set[str]
+    pending_gap_at: t.ClassVar[str | None] = None
+    """What the ``at`` of a pending gap in this stream's state is: ``"day"``, ``"instant"``, or
+    None for a stream without pending gaps."""
+
+    def __init__(self, tap: Tap) -> None:
+        """Keep the tap, whose state writer sends this stream's STATE messages."""
+        super().__init__(tap)
+        self.owner = tap
+
+    def check_state(self, stream_state: t.Mapping[str, t.Any]) -> None:
+        """Fail, naming the stream, on a bookmark of its state that cannot be read.
+
+        Raises:
+            gaps.UnreadableStateError: for the first such bookmark.
+        """
+        gaps.check_state(self.name, stream_state, self.pending_gap_at)
 
     @property
     @override
@@ -195,11 +211,11 @@ class NationalGasStream(RESTStream[Page]):
     @override
     def get_records(self, context: Context | None) -> Iterable[dict]:
         self._unknown_keys: set[str] = set()
-        self._run_pages = pages = self.pages()
+        pages = self.pages()
         if not pages:
             return
         self._paginator = PageListPaginator(pages)
-        self._progress = progress.Progress(self.name, len(pages), self.logger)
+        self._progress = progress.Progress(self.name, len(pages), report.logger)
         yield from super().get_records(context)
 
     @override
@@ -256,7 +272,13 @@ class NationalGasStream(RESTStream[Page]):
 
     def ledger(self) -> gaps.GapLedger:
         """The pending gaps kept in this stream's state."""
-        return gaps.GapLedger.load(self.stream_state, f"{self.name} ({self.path})", self.logger)
+        return gaps.GapLedger.load(
+            self.stream_state, f"{self.name} ({self.path})", self.logger, self.gap_retry_days
+        )
+
+    def write_state(self) -> None:
+        """Send the tap's state in a STATE message now (unless it equals the last one sent)."""
+        self.owner.state_writer.write_state(self.tap_state)
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
@@ -269,6 +291,15 @@ class NationalGasStream(RESTStream[Page]):
         except values.BadValueError as exc:
             raise ResponseError(f"{self.endpoint}: {exc}") from exc
         self._progress.page_done(self.page.window, count)
+        self.page_finished()
+
+    def page_finished(self) -> None:
+        """Called once every record of the page just read has been emitted.
+
+        The SDK writes a RECORD message as soon as the stream yields the record, and asks for
+        the next one only after the stream's :meth:`get_records` has taken note of it, so here
+        the page is written and counted. Nothing to do by default.
+        """
 
     def json_payload(self, response: requests.Response) -> object | None:
         """The decoded body; None for an empty body (no records).
@@ -277,7 +308,7 @@ class NationalGasStream(RESTStream[Page]):
             ResponseError: when the body is not JSON (the portal answers HTML for unknown paths).
         """
         if not response.content.strip():
-            self.logger.info("%s answered with an empty body: no records", self.endpoint)
+            report.logger.info("%s answered with an empty body: no records", self.endpoint)
             return None
         content_type = response.headers.get("Content-Type") or "no content type"
         try:
@@ -349,6 +380,25 @@ class NationalGasStream(RESTStream[Page]):
         value = self.stream_state.get("replication_key_value")
         return values.instant(value, dt.UTC) if value else None
 
+    def legacy_bookmark(self) -> dt.datetime | None:
+        """The stream's bookmark as every partition's, for a state of an older version.
+
+        A state written before partition bookmarks existed has none; once it has them, a
+        partition without one has nothing stored, and this is None.
+        """
+        if "partition_bookmarks" in self.stream_state:
+            return None
+        return self.bookmark_instant()
+
+    def save_partitions(self, bookmarks: gaps.PartitionBookmarks) -> None:
+        """Save the partition bookmarks in the stream's state.
+
+        A state of an older version keeps its form (no ``partition_bookmarks``) until a run
+        knows a partition, so that its bookmark still stands for every partition.
+        """
+        if bookmarks.values or "partition_bookmarks" in self.stream_state:
+            bookmarks.save(self.stream_state)
+
     def last_day(self) -> dt.date:
         """The last day to read: ``end_date``, else today in the UK."""
         end = self.config.get("end_date")
@@ -403,17 +453,70 @@ class DateWindowStream(NationalGasStream):
     The days read run from the bookmark (or ``start_date``), less a look-back, to ``end_date``
     (or today), plus the days of pending gaps (``pending_gaps`` entries whose ``at`` is a day).
     Every record of a window read is emitted, so a window read again is written again.
+
+    Once every record of a window has been emitted, the readings expected in it are settled
+    against those seen (a reading missing is a pending gap), and the partition bookmarks and
+    pending gaps go into the stream's state and out in a STATE message: a run stopped in the
+    middle loses at most the window it was reading. The gaps are logged once, at the end.
     """
 
     http_method = "POST"
+    pending_gap_at = "day"
     window_days_setting: str
     """The setting that holds the window's length in days."""
+    _bookmarks: gaps.PartitionBookmarks
     _gaps: gaps.GapLedger
+    _seen: set[gaps.Gap]
+    _days_done: list[dt.date]
+    _keys_settled: set[str]
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict]:
+        self._bookmarks = gaps.PartitionBookmarks.load(self.stream_state)
         self._gaps = self.ledger()
-        yield from super().get_records(context)
+        self._seen, self._days_done, self._keys_settled = set(), [], set()
+        for record in super().get_records(context):
+            key, moment, at = self.partition_of(record)  # before the SDK renders the times
+            yield record
+            self._bookmarks.advance(key, moment)
+            self._seen.add((key, at))
+        expected = self.expected(self._days_done, self._keys_settled)
+        self._gaps.settle(expected, self._seen, self.api_now())
+        self.checkpoint()
+        self._gaps.report()
+
+    @override
+    def page_finished(self) -> None:
+        window = self.page.window
+        if window is None:  # pragma: no cover (every request of this stream is a window)
+            return
+        days = day_range(*window)
+        self._days_done += days
+        new = self.expected_keys() - self._keys_settled
+        # the window's days for the keys known before; every day read so far for a new key
+        expected = self.expected(days, self._keys_settled) + self.expected(self._days_done, new)
+        self._keys_settled |= new
+        self._gaps.settle(expected, self._seen, self.api_now())
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Save the partition bookmarks and pending gaps in the stream's state; send a STATE."""
+        self._gaps.expire(self.api_now())
+        self._bookmarks.save(self.stream_state)
+        self._gaps.save(self.stream_state)
+        self.write_state()
+
+    def partition_of(self, record: dict) -> tuple[str, dt.datetime, str]:
+        """A record's partition key, its bookmark value, and the day it is a reading of."""
+        raise NotImplementedError
+
+    def expected_keys(self) -> set[str]:
+        """The partitions expected to have readings on the days read."""
+        raise NotImplementedError
+
+    def expected(self, days: list[dt.date], keys: t.AbstractSet[str]) -> list[gaps.Gap]:
+        """The readings (key, day) that these days should hold for these keys."""
+        raise NotImplementedError
 
     def days_to_read(self) -> list[dt.date]:
         """The days this run asks for, besides those of pending gaps."""
@@ -427,12 +530,6 @@ class DateWindowStream(NationalGasStream):
             {*self.days_to_read(), *pending},
             int(self.config[self.window_days_setting]),
             self.request_filters(),
-        )
-
-    def days_read(self) -> list[dt.date]:
-        """Every day the windows of this run asked for, ascending."""
-        return sorted(
-            {d for page in self._run_pages if page.window for d in day_range(*page.window)}
         )
 
     def request_filters(self) -> dict[str, t.Any]:

@@ -8,7 +8,7 @@ import typing as t
 from singer_sdk import typing as th
 from typing_extensions import override
 
-from tap_nationalgas import gaps, values
+from tap_nationalgas import gaps, report, values
 from tap_nationalgas.client import (
     DateWindowStream,
     NationalGasStream,
@@ -114,6 +114,12 @@ class GasQualityBase(NationalGasStream):
         return not site_ids or site.get("siteId") in site_ids
 
 
+def hours_after(first: dt.datetime, last: dt.datetime) -> int:
+    """The hours on the hour after ``first``, up to ``last`` included."""
+    start = first.replace(minute=0, second=0, microsecond=0) + HOUR
+    return max(0, (last - start) // HOUR + 1)
+
+
 def has_metrics(record: dict) -> bool:
     """True when a gas quality reading holds at least one value."""
     return any(record[key] is not None for key in METRICS)
@@ -129,6 +135,7 @@ class GasQualityStream(GasQualityBase):
 
     name = "gas_quality"
     path = "/gasquality/latestdata"
+    pending_gap_at = "instant"
 
     _latest: list[dict]
     _published: dt.datetime | None
@@ -137,7 +144,7 @@ class GasQualityStream(GasQualityBase):
     @override
     def get_records(self, context: Context | None) -> Iterable[dict]:
         self._sites = gaps.PartitionBookmarks.load(self.stream_state)
-        self._legacy = self.bookmark_instant()
+        self._legacy = self.legacy_bookmark()
         self._gaps = self.ledger()
         self._latest, self._published, self._catch_up = [], None, {}
         seen: set[gaps.Gap] = set()
@@ -179,11 +186,14 @@ class GasQualityStream(GasQualityBase):
         in_latest = {str(r["site_id"]) for r in self._latest}
         oldest = published - dt.timedelta(days=self.gap_retry_days)
         days: set[dt.date] = set()
+        given_up: dict[str, dt.datetime] = {}
         for site in self.known_sites(in_latest):
             bookmark = self.site_bookmark(site)
             if bookmark is not None and (
                 bookmark < published - HOUR or (site not in in_latest and bookmark < published)
             ):
+                if bookmark < oldest:
+                    given_up[site] = bookmark
                 self._catch_up[site] = max(bookmark, oldest)
                 days.update(day_range(uk_day(self._catch_up[site]), uk_day(published)))
         for site, at in self._gaps.pending():
@@ -191,7 +201,8 @@ class GasQualityStream(GasQualityBase):
             days.add(uk_day(dt.datetime.fromisoformat(at)))
         if not self._catch_up:
             return []
-        self.logger.info(
+        self.report_given_up(given_up, oldest)
+        report.logger.info(
             "%s: reading %s for sites %s behind the latest publication (%s)",
             self.name,
             HISTORY_PATH,
@@ -203,6 +214,28 @@ class GasQualityStream(GasQualityBase):
             days,
             int(self.config["history_window_days"]),
             {"siteIds": sorted(int(site) for site in self._catch_up)},
+        )
+
+    def report_given_up(self, bookmarks: dict[str, dt.datetime], oldest: dt.datetime) -> None:
+        """One WARNING for the sites whose catch-up starts ``gap_retry_days`` back.
+
+        It gives the span from the oldest bookmark to where the catch-up starts, the hourly
+        readings left out, and the job that reads them.
+        """
+        if not bookmarks:
+            return
+        self.logger.warning(
+            "%s: sites %s are more than %d days (`gap_retry_days`) behind the latest "
+            "publication: their catch-up starts at %s, so their readings from %s to %s (%d "
+            "hourly readings) are not read by this stream; the gas_quality_history stream "
+            "reads them (in this project: ./run-etl.sh nationalgas-backfill)",
+            self.name,
+            ", ".join(sorted(bookmarks, key=int)),
+            self.gap_retry_days,
+            iso(oldest),
+            iso(min(bookmarks.values())),
+            iso(oldest),
+            sum(hours_after(bookmark, oldest) for bookmark in bookmarks.values()),
         )
 
     def known_sites(self, in_latest: set[str]) -> set[str]:
@@ -225,7 +258,10 @@ class GasQualityStream(GasQualityBase):
         """Record the sites that lack the latest reading; give up sites silent for too long."""
         published = self._published
         now = self.api_now()
-        self._gaps.expire(now, self.gap_retry_days)
+        self._gaps.expire(now)
+        if self._legacy is not None:  # a state of an older version: its bookmark, each site's
+            for record in self._latest:
+                self._sites.advance(str(record["site_id"]), self._legacy)
         if published is not None:
             for site in sorted(self._sites.values, key=int):
                 bookmark = self._sites.get(site)
@@ -249,9 +285,10 @@ class GasQualityStream(GasQualityBase):
                 for site in self._sites.values
                 if (self._sites.get(site) or published) >= published
             }
-            self._gaps.settle(expected, stored, now, self.gap_retry_days)
-        self._sites.save(self.stream_state)
+            self._gaps.settle(expected, stored, now)
+        self.save_partitions(self._sites)
         self._gaps.save(self.stream_state)
+        self._gaps.report()
 
 
 class GasQualityHistoryStream(GasQualityBase, DateWindowStream):
@@ -267,30 +304,29 @@ class GasQualityHistoryStream(GasQualityBase, DateWindowStream):
 
     @override
     def days_to_read(self) -> list[dt.date]:
-        since = self.bookmark_instant() or self.start_instant
+        """From the day of the newest reading stored, else from ``start_date``.
+
+        The SDK's bookmark moves only at the end of a run, the sites' bookmarks after every
+        window: the later of the two is where a run that was stopped resumes.
+        """
+        stored = [m for m in (self.bookmark_instant(), self._bookmarks.newest()) if m is not None]
+        since = max(stored, default=None) or self.start_instant
         return day_range(self.first_day(since), self.last_day())
 
     @override
-    def get_records(self, context: Context | None) -> Iterable[dict]:
-        sites = gaps.PartitionBookmarks.load(self.stream_state)
-        seen: set[gaps.Gap] = set()
-        for record in super().get_records(context):
-            site, moment = str(record["site_id"]), record["published_time"]
-            yield record
-            sites.advance(site, moment)
-            seen.add((site, uk_day(moment).isoformat()))
-        now = self.api_now()
-        self._gaps.expire(now, self.gap_retry_days)
-        today = uk_day(now)
-        expected = [
-            (site, day.isoformat())
-            for day in self.days_read()
-            if day < today
-            for site in sites.values
-        ]
-        self._gaps.settle(expected, seen, now, self.gap_retry_days)
-        sites.save(self.stream_state)
-        self._gaps.save(self.stream_state)
+    def partition_of(self, record: dict) -> tuple[str, dt.datetime, str]:
+        moment = record["published_time"]
+        return str(record["site_id"]), moment, uk_day(moment).isoformat()
+
+    @override
+    def expected_keys(self) -> set[str]:
+        return set(self._bookmarks.values)
+
+    @override
+    def expected(self, days: list[dt.date], keys: t.AbstractSet[str]) -> list[gaps.Gap]:
+        """Every site on every day that has fully elapsed, by the API's clock."""
+        today = uk_day(self.api_now())
+        return [(site, day.isoformat()) for day in days if day < today for site in keys]
 
     @override
     def request_filters(self) -> dict[str, t.Any]:
@@ -336,7 +372,8 @@ class InstantaneousFlowsStream(NationalGasStream):
     @override
     def get_records(self, context: Context | None) -> Iterable[dict]:
         self._sites = gaps.PartitionBookmarks.load(self.stream_state)
-        self._legacy = self.bookmark_instant()
+        self._legacy = self.legacy_bookmark()
+        self._answered: set[str] = set()
         lost: dict[str, tuple[dt.datetime, dt.datetime, int]] = {}
         for record in super().get_records(context):  # only readings after their site's bookmark
             key, moment = keys_of(record), record["applicable_at"]
@@ -345,8 +382,11 @@ class InstantaneousFlowsStream(NationalGasStream):
                 lost[key] = self.no_longer_in_feed(bookmark)
             yield record
             self._sites.advance(key, moment)
+        if self._legacy is not None:  # a state of an older version: its bookmark, each site's
+            for key in self._answered:
+                self._sites.advance(key, self._legacy)
         self.report_lost([span for span in lost.values() if span[2]])
-        self._sites.save(self.stream_state)
+        self.save_partitions(self._sites)
 
     def site_bookmark(self, key: str) -> dt.datetime | None:
         """The newest reading stored for a site (else the stream's bookmark of an older state)."""
@@ -401,6 +441,7 @@ class InstantaneousFlowsStream(NationalGasStream):
                 site_name = values.text(values.require(site, "siteName"))
                 keys = {"group_id": values.key(description), "site_id": values.key(site_name)}
                 bookmark = self.site_bookmark(keys_of(keys))
+                self._answered.add(keys_of(keys))
                 for reading in values.require(site, "siteGasDetail") or ():
                     self.note_unknown(reading, FLOW_KEYS)
                     applicable_at = self.instant(reading.get("applicableAt"), "applicableAt")
@@ -467,9 +508,8 @@ class PublicationsStream(DateWindowStream):
 
     @override
     def days_to_read(self) -> list[dt.date]:
-        ids = gaps.PartitionBookmarks.load(self.stream_state)
         fallback = self.bookmark_instant() or self.start_instant
-        starts = [ids.get(i) or fallback for i in self.config["publication_ids"]]
+        starts = [self._bookmarks.get(i) or fallback for i in self.config["publication_ids"]]
         since = min((s for s in starts if s is not None), default=None)
         return day_range(self.first_day(since, self.lookback_days), self.last_day())
 
@@ -481,37 +521,40 @@ class PublicationsStream(DateWindowStream):
     @override
     def get_records(self, context: Context | None) -> Iterable[dict]:
         if not self.config["publication_ids"]:
-            self.logger.info("`publication_ids` is empty: no publications are read")
+            report.logger.info("`publication_ids` is empty: no publications are read")
             return
-        ids = gaps.PartitionBookmarks.load(self.stream_state)
-        seen: set[gaps.Gap] = set()
-        for record in super().get_records(context):
-            key, generated = record["publication_id"], record["generated_time"]
-            day = record["applicable_for"]
-            yield record
-            ids.advance(key, generated)
-            seen.add((key, day.isoformat()))
-        self.settle(seen)
-        ids.save(self.stream_state)
-        self._gaps.save(self.stream_state)
+        yield from super().get_records(context)
 
-    def settle(self, seen: set[gaps.Gap]) -> None:
-        """Record the gas days a data item lacks, up to its newest day or the published ones."""
-        now = self.api_now()
-        self._gaps.expire(now, self.gap_retry_days)
-        read = self.days_read()
+    @override
+    def partition_of(self, record: dict) -> tuple[str, dt.datetime, str]:
+        day = record["applicable_for"]
+        return record["publication_id"], record["generated_time"], day.isoformat()
+
+    @override
+    def expected_keys(self) -> set[str]:
+        return set(self.config["publication_ids"])
+
+    @override
+    def expected(self, days: list[dt.date], keys: t.AbstractSet[str]) -> list[gaps.Gap]:
+        """Every gas day from ``start_date`` to the newest day seen or published by now.
+
+        A data item's day is published by the second day after it; a day beyond that is
+        expected only up to the item's newest day seen in this run.
+        """
         first = uk_day(self.start_instant) if self.start_instant else None
-        published_by = uk_day(now) - dt.timedelta(days=PUBLISHED_BY_DAYS)
+        published_by = uk_day(self.api_now()) - dt.timedelta(days=PUBLISHED_BY_DAYS)
+        newest: dict[str, str] = {}
+        for key, day in self._seen:
+            newest[key] = max(newest.get(key, day), day)
         expected = []
-        for key in self.config["publication_ids"]:
-            newest = max((dt.date.fromisoformat(d) for k, d in seen if k == key), default=None)
-            horizon = max(newest or published_by, published_by)
+        for key in keys:
+            horizon = max(published_by.isoformat(), newest.get(key, ""))
             expected += [
                 (key, day.isoformat())
-                for day in read
-                if day <= horizon and (first is None or day >= first)
+                for day in days
+                if day.isoformat() <= horizon and (first is None or day >= first)
             ]
-        self._gaps.settle(expected, seen, now, self.gap_retry_days)
+        return expected
 
     @override
     def validate_response(self, response: requests.Response) -> None:

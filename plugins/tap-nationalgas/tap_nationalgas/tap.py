@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
+import typing as t
 
+import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from typing_extensions import override
 
-from tap_nationalgas import streams, values
+from tap_nationalgas import gaps, streams, values
 
 DEFAULT_PUBLICATION_IDS = [
     "PUBOB637",  # Demand Actual, NTS, D+1
@@ -125,19 +127,51 @@ class TapNationalGas(Tap):
     def discover_streams(self) -> list[streams.NationalGasStream]:
         return [stream(self) for stream in streams.STREAMS]
 
+    @override
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """Load the state; fail at once, before any request, on a bookmark that cannot be read.
+
+        Raises:
+            gaps.UnreadableStateError: naming the stream, the bookmark and its value.
+        """
+        super().load_state(state)
+        bookmarks = self.state.get("bookmarks") or {}
+        for stream in self.streams.values():
+            if isinstance(stream, streams.NationalGasStream):
+                stream.check_state(bookmarks.get(stream.name) or {})
+
 
 EXPECTED_FAILURES = (FatalAPIError, RetriableAPIError, values.BadValueError)
 """Failures this tap names in one sentence: the API unreachable, an error status after every
 retry, an answer that is not what the endpoint documents."""
+STATE_CAUSE = {"cause": "state"}
+"""The ``extra`` of the ERROR line of a state that cannot be read: a runner that reads the
+structured log can add the command that resets the job's state."""
 
 
 def main() -> None:
-    """Run the tap; an expected failure ends it with one ERROR line, a traceback only in debug."""
+    """Run the tap; a failure ends it with one ERROR line ``failed: ...`` and exit status 1.
+
+    An expected failure has its traceback only in debug; an unexpected one names its type and
+    carries its traceback in the log record.
+    """
     logger = logging.getLogger(TapNationalGas.name)
+    debug = logger.isEnabledFor(logging.DEBUG)
     try:
         code = TapNationalGas.cli.main(standalone_mode=False)
+    except click.ClickException as exc:  # a usage error: click's own message
+        exc.show()
+        sys.exit(exc.exit_code)
+    except gaps.UnreadableStateError as exc:
+        extra = {**STATE_CAUSE, "stream_name": exc.stream}
+        logger.error("failed: %s", exc, exc_info=debug, extra=extra)  # noqa: TRY400
+        sys.exit(1)
     except EXPECTED_FAILURES as exc:
-        logger.error("failed: %s", exc, exc_info=logger.isEnabledFor(logging.DEBUG))  # noqa: TRY400
+        logger.error("failed: %s", exc, exc_info=debug)  # noqa: TRY400
+        sys.exit(1)
+    except Exception as exc:
+        # the one line names the error (read alone); the record carries its traceback
+        logger.exception("failed: %s: %s", type(exc).__name__, exc)  # noqa: TRY401
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

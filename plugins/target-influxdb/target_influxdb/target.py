@@ -209,7 +209,12 @@ class TargetInfluxDB(Target):
     @override
     def _process_state_message(self, message_dict: dict) -> None:
         with self._failure_reported():
+            known = self._latest_state
             super()._process_state_message(message_dict)
+            if self._latest_state is not known:
+                # A new state: write every point received before it, then pass it on, so that
+                # Meltano holds each bookmark as soon as what it covers is stored.
+                self.drain_all()
 
     @override
     def process_endofpipe(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import select
 import subprocess
 import time
 import typing as t
@@ -49,6 +51,11 @@ def _iso(seconds: int) -> str:
     import datetime as dt  # noqa: PLC0415
 
     return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat()
+
+
+def passed_on(states: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+    """The states a run passed on, each once (the end of the input repeats the last one)."""
+    return [state for n, state in enumerate(states) if n == 0 or state != states[n - 1]]
 
 
 def stored(engine: Engine, bucket: str) -> dict[tuple[str, int], dict[str, t.Any]]:
@@ -161,7 +168,7 @@ def test_resending_the_same_records_adds_no_point(tmp_path, influxdb, target_con
     first = singer.run_target(tmp_path, {**target_config, "batch_size": 64}, messages)
     second = singer.run_target(tmp_path, {**target_config, "batch_size": 100}, messages)
     assert first.returncode == second.returncode == 0, second.log
-    assert first.states == second.states == [{"bookmarks": {"x": 1}}]
+    assert passed_on(first.states) == passed_on(second.states) == [{"bookmarks": {"x": 1}}]
     assert stored(influxdb, target_config["bucket"]) == expected(range(300))
 
 
@@ -190,7 +197,8 @@ def test_engine_stopped_mid_stream_fails_without_state_and_a_rerun_completes(
     stdout, stderr = proc.communicate(singer.encode(tail), timeout=120)
 
     assert proc.returncode != 0
-    assert stdout.strip() == "", "no STATE may pass the last written batch"
+    states = [json.loads(line) for line in stdout.splitlines()]
+    assert states == [{"bookmarks": {"n": 50}}], "no STATE may pass the last written batch"
     assert 'did not accept the batch of stream "gas_quality" after 1 retries' in stderr
     assert "Run health points not written: InfluxDB at" in stderr  # one quick attempt
     assert stderr.strip().splitlines()[-1].split(" | ", 3)[-1].startswith("failed: InfluxDB at")
@@ -201,6 +209,35 @@ def test_engine_stopped_mid_stream_fails_without_state_and_a_rerun_completes(
     assert rerun.returncode == 0, rerun.log
     assert rerun.states[-1] == {"bookmarks": {"n": 150}}
     assert stored(local_influxdb, bucket) == expected(range(150))
+
+
+def test_a_new_state_is_passed_on_at_once_once_the_points_before_it_are_stored(
+    tmp_path, influxdb, target_config
+):
+    # A tap sends a STATE after each window of a backfill: the target writes the points received
+    # before it and passes it on then, not at the end of the input, so that a run killed later
+    # (tap, target and Meltano together) keeps the bookmarks of the windows already stored.
+    proc = subprocess.Popen(
+        singer.target_command(singer.write_config(tmp_path, target_config)),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        for n in (30, 60):
+            window = [*(reading(i) for i in range(n - 30, n)), singer.state({"n": n})]
+            proc.stdin.write(singer.encode([SCHEMA, *window] if n == 30 else window))
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], 60)
+            assert ready, f"no STATE passed on after the window up to {n}"
+            assert json.loads(proc.stdout.readline()) == {"n": n}
+            assert stored(influxdb, target_config["bucket"]) == expected(range(n))
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
 
 
 def test_503_with_retry_after_is_retried_and_every_point_written_once(
@@ -296,7 +333,7 @@ def test_type_conflict_fails_naming_the_first_rejected_line(tmp_path, influxdb, 
         ),
     ],
 )
-def test_missing_or_bad_timestamp_stops_the_run_before_any_state(
+def test_missing_or_bad_timestamp_stops_the_run_and_no_state_passes_it(
     tmp_path,
     influxdb,
     target_config,
@@ -310,9 +347,9 @@ def test_missing_or_bad_timestamp_stops_the_run_before_any_state(
         tmp_path, target_config, [stream_schema, reading(0), singer.state({"a": 1}), bad]
     )
     assert run.returncode != 0
-    assert run.states == []
+    assert run.states == [{"a": 1}]  # the state before the bad record, once its point is stored
     assert message in run.log
-    assert influxdb.points(target_config["bucket"], STREAM) == []
+    assert stored(influxdb, target_config["bucket"]) == expected(range(1))
 
 
 def test_file_mode_writes_line_protocol_the_engine_accepts(
@@ -325,7 +362,7 @@ def test_file_mode_writes_line_protocol_the_engine_accepts(
         [SCHEMA, *(reading(i) for i in range(30)), singer.state({"s": 1})],
     )
     assert run.returncode == 0, run.log
-    assert run.states == [{"s": 1}]
+    assert passed_on(run.states) == [{"s": 1}]
     body = (output / "gas_quality.lp").read_bytes()
     assert body.count(b"\n") == 30
     _post_lines(influxdb, target_config["bucket"], body)

@@ -98,3 +98,15 @@ def test_a_stream_renamed_by_a_stream_map_keeps_its_timestamp(tmp_path, influxdb
     [point] = influxdb.points(target_config["bucket"], "renamed")
     assert point.time_ns == 1_774_771_200 * 10**9
     assert point.fields == {"cv": 39.0}
+
+
+def test_the_sdk_keeps_a_new_state_where_the_target_looks_for_it():
+    # TargetInfluxDB._process_state_message drains every sink when the SDK has stored a state
+    # that changed, which it sees in the SDK's private _latest_state. This fails when an SDK
+    # upgrade renames it or stops replacing it only for a state that changed.
+    from singer_sdk.target_base import Target  # noqa: PLC0415
+
+    source = inspect.getsource(Target._process_state_message)
+    assert "if self._latest_state == state:" in source
+    assert "self._latest_state = state" in source
+    assert "self._latest_state" in inspect.getsource(Target.drain_all)
