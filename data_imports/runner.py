@@ -329,7 +329,7 @@ class JobRun:
         for event in verdicts or plugin_errors:
             message = event.message.removeprefix("failed: ")
             if event.fields.get("cause") == "state":
-                message += f"; reset it with ./run-etl.sh --reset-state {self.job_name}"
+                message += f" (./run-etl.sh --reset-state {self.job_name})"
             elif event.traceback:
                 message = f"{event.exception_name} (traceback in {self.log_path})"
             return f"{event.source} {message}"

@@ -7,6 +7,7 @@ README's table is this module's list.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -210,6 +211,19 @@ def test_influxdb_failing_past_the_retries_is_named(project_env, local_influxdb)
     assert "after 1 retries (503 " in cause
 
 
+@row(
+    "`` target-influxdb URL answered 200 text/html; charset=utf-8: this is not the InfluxDB write "
+    "API (it answers 204); check INFLUXDB_URL (the `url` setting) ``",
+    "`INFLUXDB_URL` points at a web page or a login proxy: use InfluxDB's own URL",
+)
+def test_influxdb_answering_a_web_page_is_named(project_env, local_influxdb):
+    local_influxdb.queue_faults([{"html": True}] * 4)
+    assert failed(run_etl(project_env)) == (
+        f"target-influxdb {local_influxdb.url} answered 200 text/html; charset=utf-8: this is not "
+        "the InfluxDB write API (it answers 204); check INFLUXDB_URL (the `url` setting)"
+    )
+
+
 # The National Gas API
 
 
@@ -295,6 +309,28 @@ def test_a_state_that_is_not_json_is_named_with_a_reset_that_works(project_env):
     assert len(kept) == 1
     assert "{not json" in kept[0].read_text()
     assert meltano(project_env, "state", "get", STATE_ID).returncode == 0
+    again = run_etl(project_env)
+    assert again.returncode == 0, again.stdout[-3000:]
+
+
+@row(
+    "`tap-nationalgas the state of stream S holds a bookmark that cannot be read (WHERE: VALUE): "
+    "reset the job's state, and the next run starts from start_date (./run-etl.sh --reset-state "
+    "JOB)`",
+    "run the reset it names; the old state is kept in `logs/`",
+)
+def test_a_bookmark_that_cannot_be_read_names_the_stream_and_the_reset(project_env):
+    assert run_etl(project_env).returncode == 0
+    damaged = {"singer_state": {"bookmarks": {"gas_quality": {"replication_key_value": "soon"}}}}
+    changed = meltano(project_env, "state", "set", "--force", STATE_ID, json.dumps(damaged))
+    assert changed.returncode == 0, changed.stderr[-2000:]
+    cause = failed(run_etl(project_env))
+    assert cause.startswith(
+        "tap-nationalgas the state of stream gas_quality holds a bookmark that cannot be read ("
+    )
+    assert "'soon'" in cause
+    assert cause.endswith(f"(./run-etl.sh --reset-state {JOB})")
+    assert run_etl(project_env, "--reset-state", JOB).returncode == 0
     again = run_etl(project_env)
     assert again.returncode == 0, again.stdout[-3000:]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import re
 import signal
@@ -10,7 +12,8 @@ import time
 import typing as t
 from pathlib import Path
 
-from testkit.fixtures import MELTANO
+from testkit.fixtures import MELTANO, meltano
+from testkit.nationalgas_data import GAS_QUALITY_SITES
 from testkit.processes import REPO_ROOT, process_tree, wait_until
 
 if t.TYPE_CHECKING:
@@ -18,6 +21,7 @@ if t.TYPE_CHECKING:
 
 SCRIPT = str(REPO_ROOT / "run-etl.sh")
 JOB = "nationalgas-to-influxdb"
+START = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
 RUN_DIR = REPO_ROOT / ".meltano" / "run" / "target-influxdb"
 
 
@@ -116,11 +120,13 @@ def test_first_runs_of_two_jobs_at_once_on_a_new_system_database(project_env):
         assert "MigrationError" not in out
 
 
-def run_etl(env: dict[str, str], **overrides: str) -> tuple[subprocess.CompletedProcess, float]:
+def run_etl(
+    env: dict[str, str], job: str = JOB, **overrides: str
+) -> tuple[subprocess.CompletedProcess, float]:
     """One run of run-etl.sh to its end, and how long it took."""
     started = time.monotonic()
     done = subprocess.run(
-        [SCRIPT, JOB],
+        [SCRIPT, job],
         cwd="/",
         env={**env, "MELTANO": MELTANO, **overrides},
         capture_output=True,
@@ -225,3 +231,37 @@ def test_the_log_is_rotated_and_bounded(project_env):
         assert done.returncode == 0, done.stdout[-3000:]
     kept = sorted(p.name for p in log_dir.glob("run-etl.log*"))
     assert kept == ["run-etl.log", "run-etl.log.1", "run-etl.log.2"]
+
+
+def test_a_backfill_stopped_by_sigterm_resumes_where_it_stopped(
+    project_env, fake_api, influxdb, bucket
+):
+    history, job = "/gasquality/historicdata", "nationalgas-backfill"
+    env = {**project_env, "TAP_NATIONALGAS_START_DATE": "2026-02-01T00:00:00Z"}
+    fake_api.queue_faults([{"path": history}] * 3 + [{"path": history, "hang": 60}])
+    run = start(env, job)
+    three_windows = 3 * 2 * 24 * len(GAS_QUALITY_SITES)
+
+    def three_windows_stored() -> bool:
+        return (
+            fake_api.stats()["requests"].get(history, 0) >= 4
+            and len(influxdb.points(bucket, "gas_quality")) >= three_windows
+        )
+
+    wait_until(three_windows_stored, "three windows stored", timeout=120)
+    time.sleep(2)  # the STATE after the third window follows its points
+    os.kill(run.pid, signal.SIGTERM)
+    out, _ = run.communicate(timeout=120)
+    assert run.returncode == 143, out[-3000:]
+    state = meltano(env, "state", "get", "dev:tap-nationalgas-backfill-to-target-influxdb")
+    assert state.returncode == 0, state.stderr[-2000:]
+    sites = json.loads(state.stdout)["singer_state"]["bookmarks"]["gas_quality_history"]
+    assert {p["bookmark"] for p in sites["partition_bookmarks"]} == {"2026-02-06T23:00:00+00:00"}
+
+    fake_api.reset()
+    again, _ = run_etl(env, job)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "gas_quality_history: window 2026-02-06 to 2026-02-07, 1 of " in again.stdout
+    assert "window 2026-02-01" not in again.stdout
+    hours = int((dt.datetime(2026, 3, 29, 8, tzinfo=dt.UTC) - START).total_seconds() // 3600) + 1
+    assert len(influxdb.points(bucket, "gas_quality")) == hours * len(GAS_QUALITY_SITES)
