@@ -19,11 +19,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from testkit.processes import free_port, http_status, start_server, stop_process, wait_until
-
-if t.TYPE_CHECKING:
-    from pathlib import Path
 
 INFLUXD = shutil.which("influxd") or "/usr/bin/influxd"
 
@@ -288,6 +286,18 @@ def run_influx_delete(engine: LocalInfluxDB | RemoteInfluxDB2, command: str) -> 
     with urllib.request.urlopen(request, timeout=60) as response:
         if response.status != 204:
             raise RuntimeError(f"delete answered {response.status}")
+
+
+def run_influx_write(engine: LocalInfluxDB | RemoteInfluxDB2, command: str) -> None:
+    """Run an ``influx write --bucket B --org O --file F [--file F...]`` command line."""
+    words = shlex.split(command)
+    if words[:2] != ["influx", "write"]:
+        raise ValueError(f"not an influx write command: {command}")
+    pairs = list(zip(words[2::2], words[3::2], strict=True))
+    bucket = dict(pairs)["--bucket"]
+    for flag, value in pairs:
+        if flag == "--file":
+            write_lines(engine, bucket, Path(value).read_bytes())
 
 
 def write_lines(engine: LocalInfluxDB | RemoteInfluxDB2, bucket: str, body: bytes) -> None:

@@ -159,6 +159,12 @@ class RejectionLedger:
     conflicts: dict[tuple[str, str], Conflict] = field(default_factory=dict)
     weeks: dict[str, set[int]] = field(default_factory=dict)
     other: str | None = None  # the first answer that named no type conflict
+    kept: int = 0  # stored points in those weeks, kept for after the delete
+
+    def in_conflict(self, line: str, stamp_us: int) -> bool:
+        """Whether a point falls in a week a conflict's delete removes."""
+        weeks = self.weeks.get(measurement_of(line))
+        return weeks is not None and shard_weeks([stamp_us]) <= weeks
 
     def add(self, refusals: Sequence[Refusal]) -> None:
         """Count the refused points of one batch."""

@@ -127,6 +127,8 @@ class InfluxDBSink(BatchSink):
             self.run.rejected += len(points)
             raise
         self.run.written(len(points), max(stamp for _, stamp in points))
+        if self._rejected_file is not None:
+            self._rejected_file.keep_stored(self.stream_name, points)
         self.logger.debug(
             "Wrote %d points of stream %r to %s", len(points), self.stream_name, where
         )

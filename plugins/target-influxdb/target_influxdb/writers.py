@@ -77,6 +77,7 @@ class RejectedPointsError(WriteError):
 
     Attributes:
         refusals: the refused points, grouped by the answer that refused them.
+        stored: the points of the batch InfluxDB stored.
         rejected: how many points were refused.
         written: how many points of the batch InfluxDB stored.
         newest_written_us: the newest timestamp among those, None when none was stored.
@@ -87,18 +88,19 @@ class RejectedPointsError(WriteError):
         stream: str,
         answer: Refusal,
         refusals: Sequence[Refusal],
-        sent: int,
-        newest_written_us: int | None,
+        stored: Sequence[tuple[str, int]],
         *,
         bucket: str,
         org: str,
     ) -> None:
         """Describe the refusal: what, why, and how to go on (see ``rejections.describe``)."""
-        super().__init__(describe(stream, answer, refusals, sent, bucket=bucket, org=org))
         self.refusals = list(refusals)
+        self.stored = list(stored)
         self.rejected = sum(len(r.points) for r in refusals)
-        self.written = sent - self.rejected
-        self.newest_written_us = newest_written_us
+        self.written = len(self.stored)
+        self.newest_written_us = max((ts for _, ts in self.stored), default=None)
+        sent = self.rejected + self.written
+        super().__init__(describe(stream, answer, refusals, sent, bucket=bucket, org=org))
 
 
 class BoundedRetry(WritesRetry):
@@ -236,11 +238,11 @@ class InfluxDBWriter:
         refusal = self._send(stream_name, points, precision)
         if refusal is None:
             return f'bucket "{self.bucket}" (precision {precision})'
-        stored: list[Points] = []
-        refusals = self._sort_out(stream_name, refusal, precision, stored)
-        newest = max((ts for part in stored for _, ts in part), default=None)
+        parts: list[Points] = []
+        refusals = self._sort_out(stream_name, refusal, precision, parts)
+        stored = [point for part in parts for point in part]
         raise RejectedPointsError(
-            stream_name, refusal, refusals, len(points), newest, bucket=self.bucket, org=self.org
+            stream_name, refusal, refusals, stored, bucket=self.bucket, org=self.org
         )
 
     def _send(self, stream_name: str, points: Points, precision: str) -> Refusal | None:
@@ -491,35 +493,59 @@ class RejectedFile:
     Each refused line is appended whole, in nanosecond precision, as ``influx write`` reads
     it by default; the lines of a batch are appended and synced before the batch counts as
     done, so a STATE never passes a point that is neither stored nor in the file.
+
+    The fix of a field type conflict deletes the measurement's points in the weeks refused,
+    all of them: so the points this run stored there (those without the field) go to a second
+    file, :attr:`kept_path` (``<path>.stored``), loaded back with the first.
     """
 
     def __init__(self, path: str | os.PathLike[str], logger: logging.Logger | None = None) -> None:
         """Create the file's folder if needed; the file is created by the first append."""
         self.path = Path(path)
+        self.kept_path = self.path.with_name(f"{self.path.name}.stored")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.logger = logger or logging.getLogger(__name__)
         self.ledger = RejectionLedger()
         self._lock = threading.Lock()  # sinks drain in parallel
 
     def append(self, stream_name: str, rejected: RejectedPointsError) -> None:
-        """Append the refused points of one batch.
+        """Append the refused points of one batch, and the stored ones a delete would remove.
 
         Raises:
             WriteError: when they could not be appended whole; the file is left as before.
         """
         points = [point for refusal in rejected.refusals for point in refusal.points]
-        data = (render_lines(points, "ns") + "\n").encode()
         with self._lock:
-            try:
-                append_whole(self.path, data, self.logger)
-            except OSError as exc:
-                msg = (
-                    f'could not set aside {len(points)} points of stream "{stream_name}" that '
-                    f"InfluxDB refused in {self.path} ({exc.strerror or exc}): free space there, "
-                    "or change `rejected_points_path`"
-                )
-                raise WriteError(msg) from None
+            self._append(self.path, points, stream_name)
             self.ledger.add(rejected.refusals)
+            self._keep(rejected.stored, stream_name)
+
+    def keep_stored(self, stream_name: str, points: Sequence[tuple[str, int]]) -> None:
+        """Keep a copy of stored points that fall where a conflict's delete would remove them.
+
+        Raises:
+            WriteError: when they could not be appended whole.
+        """
+        if not self.ledger.weeks:  # no conflict yet: nothing to keep
+            return
+        with self._lock:
+            self._keep(points, stream_name)
+
+    def _keep(self, points: Sequence[tuple[str, int]], stream_name: str) -> None:
+        kept = [point for point in points if self.ledger.in_conflict(*point)]
+        if kept:
+            self._append(self.kept_path, kept, stream_name)
+            self.ledger.kept += len(kept)
+
+    def _append(self, path: Path, points: Sequence[tuple[str, int]], stream_name: str) -> None:
+        try:
+            append_whole(path, (render_lines(points, "ns") + "\n").encode(), self.logger)
+        except OSError as exc:
+            msg = (
+                f'could not set aside {len(points)} points of stream "{stream_name}" in {path} '
+                f"({exc.strerror or exc}): free space there, or change `rejected_points_path`"
+            )
+            raise WriteError(msg) from None
 
     def summary(self, bucket: str, org: str) -> str | None:
         """The run's warning about the points it set aside; None when there were none."""
@@ -533,6 +559,12 @@ class RejectedFile:
             causes.append(f"InfluxDB answered {ledger.other}")
         load = f"influx write --bucket {shlex.quote(bucket)} --org {shlex.quote(org)} --file "
         load += shlex.quote(str(self.path))
+        if ledger.kept:
+            load += f" --file {shlex.quote(str(self.kept_path))}"
+            causes.append(
+                f"{ledger.kept} points this run stored in the weeks of a conflict, which the "
+                f"delete below removes too, are kept in {self.kept_path}"
+            )
         if ledger.weeks:
             load = f"To load them: first {delete_advice(bucket, org, ledger.weeks)}, then {load}"
         else:

@@ -8,7 +8,7 @@ import re
 import typing as t
 
 from testkit import singer
-from testkit.influx import run_influx_delete, write_lines
+from testkit.influx import run_influx_delete, run_influx_write
 
 STREAM = "gas_quality"
 PROPERTIES = {
@@ -165,8 +165,10 @@ def test_refused_points_wait_in_the_file_and_load_after_the_documented_fix(
     assert len(deletes) == 1
     for command in deletes:
         run_influx_delete(influxdb, command)
-    assert f"then influx write --bucket {bucket} --org {config['org']} --file {path}" in warning
-    write_lines(influxdb, bucket, path.read_bytes())
+    load = re.search(r"then (influx write .*?) \(then remove", warning)[1]  # type: ignore[index]
+    assert load == f"influx write --bucket {bucket} --org {config['org']} --file {path}"
+    assert not path.with_name("points.lp.stored").exists()  # nothing else stored in that week
+    run_influx_write(influxdb, load)
 
     expected = {(str(s), WEEK_1_S + i * 120): 40.5 for i in range(3) for s in range(10)}
     expected |= {(str(s), WEEK_2_S): 40.25 for s in range(10)}

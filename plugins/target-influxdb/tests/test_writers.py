@@ -144,8 +144,12 @@ def test_a_group_influxdb_counts_as_all_dropped_is_not_split(monkeypatch):
 
 def test_the_refused_points_file_gets_whole_lines_and_says_how_to_load_them(tmp_path):
     points = [(f"gas_quality,site_id={i} cv=40.5", 1_767_225_600_000_000 + i) for i in range(2)]
+    stored = [  # without cv: stored, in the conflict's week and in the next
+        ("gas_quality,site_id=2 n2=1.0", 1_767_225_600_000_000),
+        ("gas_quality,site_id=3 n2=1.0", 1_767_571_200_000_000),
+    ]
     rejected = RejectedPointsError(
-        "gas_quality", _refused(points), [_refused(points)], 3, 7, bucket="nationalgas", org="o"
+        "gas_quality", _refused(points), [_refused(points)], stored, bucket="nationalgas", org="o"
     )
     file = RejectedFile(tmp_path / "sub" / "rejected.lp")
     file.append("gas_quality", rejected)
@@ -164,7 +168,19 @@ def test_the_refused_points_file_gets_whole_lines_and_says_how_to_load_them(tmp_
         "first influx delete --bucket nationalgas --org o --start 2025-12-29T00:00:00Z --stop "
         "2026-01-04T23:59:59.999999999Z --predicate '_measurement=\"gas_quality\"'"
     ) in summary
-    assert f"then influx write --bucket nationalgas --org o --file {file.path}" in summary
+    assert (
+        f"then influx write --bucket nationalgas --org o --file {file.path} --file "
+        f"{file.path}.stored"
+    ) in summary
+    assert "2 points this run stored in the weeks of a conflict" in summary
+    # what a delete of the week removes besides: kept, from the batch and from a later one
+    file.keep_stored("gas_quality", [("gas_quality,site_id=4 n2=1.0", 1_767_225_601_000_000)])
+    file.keep_stored("other", [("other v=1.0", 1_767_225_601_000_000)])
+    assert (tmp_path / "sub" / "rejected.lp.stored").read_text() == (
+        "gas_quality,site_id=2 n2=1.0 1767225600000000000\n"
+        "gas_quality,site_id=2 n2=1.0 1767225600000000000\n"
+        "gas_quality,site_id=4 n2=1.0 1767225601000000000\n"
+    )
     assert RejectedFile(tmp_path / "other.lp").summary("b", "o") is None
 
 
