@@ -13,24 +13,11 @@ import socket
 import typing as t
 
 from target_influxdb.runs import status_point
-from target_influxdb.writers import FileWriter, InfluxDBWriter, WriteError
+from target_influxdb.target import writer_from_config
+from target_influxdb.writers import WriteError
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
-
-
-def writer_for(config: Mapping[str, t.Any]) -> FileWriter | InfluxDBWriter:
-    """The destination of ``target-influxdb``'s config: InfluxDB, or its files."""
-    if not config.get("url"):
-        return FileWriter(str(config.get("output_path") or "output"))
-    return InfluxDBWriter(
-        url=str(config["url"]),
-        token=str(config.get("token") or ""),
-        org=str(config.get("org") or ""),
-        bucket=str(config.get("bucket") or ""),
-        timeout=float(config.get("timeout") or 30),
-        verify_ssl=bool(config.get("verify_ssl", True)),
-    )
 
 
 def record_outcome(  # noqa: PLR0913
@@ -65,7 +52,12 @@ def record_outcome(  # noqa: PLR0913
         for stream, time_us in streams.items()
     ]
     try:
-        writer_for(config).write_once(measurement, points)
-    except (WriteError, OSError, ValueError) as exc:  # ValueError: a URL urllib cannot use
+        writer_from_config(config).write_once(measurement, points)
+    except (
+        WriteError,
+        OSError,
+        ValueError,
+        KeyError,
+    ) as exc:  # a URL urllib cannot use; a setting missing
         return f"the run's health points were not written: {exc}"
     return ""

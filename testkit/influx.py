@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import typing as t
@@ -18,11 +19,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from testkit.processes import free_port, http_status, start_server, stop_process, wait_until
-
-if t.TYPE_CHECKING:
-    from pathlib import Path
 
 INFLUXD = shutil.which("influxd") or "/usr/bin/influxd"
 
@@ -267,6 +266,51 @@ def influxql_series(
     if "error" in result:
         raise RuntimeError(result["error"])
     return list(result.get("series", []))
+
+
+def run_influx_delete(engine: LocalInfluxDB | RemoteInfluxDB2, command: str) -> None:
+    """Run an ``influx delete`` command line as the influx CLI does: ``POST /api/v2/delete``."""
+    words = shlex.split(command)
+    if words[:2] != ["influx", "delete"]:
+        raise ValueError(f"not an influx delete command: {command}")
+    flags = dict(zip(words[2::2], words[3::2], strict=True))
+    query = urllib.parse.urlencode({"org": flags["--org"], "bucket": flags["--bucket"]})
+    body = {"start": flags["--start"], "stop": flags["--stop"]}
+    if "--predicate" in flags:
+        body["predicate"] = flags["--predicate"]
+    request = urllib.request.Request(
+        f"{engine.url}/api/v2/delete?{query}",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Token {engine.token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        if response.status != 204:
+            raise RuntimeError(f"delete answered {response.status}")
+
+
+def run_influx_write(engine: LocalInfluxDB | RemoteInfluxDB2, command: str) -> None:
+    """Run an ``influx write --bucket B --org O --file F [--file F...]`` command line."""
+    words = shlex.split(command)
+    if words[:2] != ["influx", "write"]:
+        raise ValueError(f"not an influx write command: {command}")
+    pairs = list(zip(words[2::2], words[3::2], strict=True))
+    bucket = dict(pairs)["--bucket"]
+    for flag, value in pairs:
+        if flag == "--file":
+            write_lines(engine, bucket, Path(value).read_bytes())
+
+
+def write_lines(engine: LocalInfluxDB | RemoteInfluxDB2, bucket: str, body: bytes) -> None:
+    """Write line protocol in nanosecond precision, as ``influx write --file`` does by default."""
+    query = urllib.parse.urlencode({"org": engine.org, "bucket": bucket, "precision": "ns"})
+    request = urllib.request.Request(
+        f"{engine.url}/api/v2/write?{query}",
+        data=body,
+        headers={"Authorization": f"Token {engine.token}"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        if response.status != 204:
+            raise RuntimeError(f"write answered {response.status}")
 
 
 def influxdb_from_env(workdir: Path) -> LocalInfluxDB | RemoteInfluxDB2:

@@ -3,11 +3,17 @@
 Debian ships only ``influxd`` 1.6.7 (the real TSM engine, v1 API). This proxy answers the
 part of the 2.x API a writer uses, in 2.x's words: ``POST /api/v2/write`` (token, org,
 bucket, precision, gzip; 400/401/404/422/503 with ``{"code", "message"}`` bodies),
-``GET /health`` and ``GET|HEAD /ping``. Faults can be queued for the next writes through
-``POST /__faults`` (``[{"status": 503, "retry_after": 1}, {"hang": 5}, {"html": true}]``;
-``html`` answers a web page, status 200 unless ``status`` says; faults apply to writes that carry
-points, not to the empty write of a start-up check); ``GET /__faults``
-reports the queue and the write counters; ``DELETE /__faults`` clears the queue and the counters.
+``POST /api/v2/delete`` (as ``influx delete`` sends it: ``start``, ``stop`` inclusive, and a
+predicate of ``_measurement`` and tags compared with ``=`` joined by ``AND``),
+``GET /health`` and ``GET|HEAD /ping``. InfluxDB 2.x forgets a measurement's field types in a
+shard once no series of it is left there; 1.6.7 forgets them only when the measurement is
+dropped, so after a delete the proxy drops each shard of the range that holds no point any
+more, and a measurement with no point left (never what 2.x would keep). Faults can be queued
+for the next writes through ``POST /__faults``
+(``[{"status": 503, "retry_after": 1}, {"hang": 5}, {"html": true}]``; ``html`` answers a
+web page, status 200 unless ``status`` says; faults apply to writes that carry points, not to
+the empty write of a start-up check); ``GET /__faults`` reports the queue and the write
+counters; ``DELETE /__faults`` clears the queue and the counters.
 
 Run: ``python -m testkit.influx_proxy --port 0 --upstream http://127.0.0.1:8086 --token T``.
 It prints ``listening on http://127.0.0.1:PORT`` once ready and answers only on loopback.
@@ -16,9 +22,11 @@ It prints ``listening on http://127.0.0.1:PORT`` once ready and answers only on 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import gzip
 import http.client
 import json
+import re
 import threading
 import time
 import typing as t
@@ -150,6 +158,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(204)
         elif path == "/api/v2/write":
             self._write(body)
+        elif path == "/api/v2/delete":
+            self._delete(body)
         else:
             self._error(404, "not found", "path not found")
 
@@ -182,6 +192,70 @@ class Handler(BaseHTTPRequestHandler):
             )
         else:
             self._forward(body, bucket, precision)
+
+    def _delete(self, body: bytes) -> None:
+        if self.headers.get("Authorization") != f"Token {self.server.state.token}":
+            self._error(401, "unauthorized", "unauthorized access")
+            return
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        bucket = (query.get("bucket") or query.get("bucketID") or [""])[0]
+        if not self._bucket_exists(bucket):
+            self._error(404, "not found", f'bucket "{bucket}" not found')
+            return
+        try:
+            request = json.loads(body)
+            start, stop = request["start"], request["stop"]
+            where = [f"time >= '{start}'", f"time <= '{stop}'"]
+            measurement, tags = _parse_predicate(str(request.get("predicate") or ""))
+        except (ValueError, KeyError, TypeError) as exc:
+            self._error(400, "invalid", f"invalid request; error parsing request json: {exc}")
+            return
+        where += [f"{_ident(k)} = {_literal(v)}" for k, v in tags.items()]
+        target = f"FROM {_ident(measurement)} " if measurement else ""
+        try:
+            self._influxql(bucket, f"DELETE {target}WHERE {' AND '.join(where)}")
+            self._forget_emptied(bucket, _time(start), _time(stop), measurement)
+        except (OSError, ValueError, RuntimeError) as exc:
+            self._error(500, "internal error", f"unable to delete: {exc}")
+            return
+        self._send(204)
+
+    def _forget_emptied(
+        self, bucket: str, start: dt.datetime, stop: dt.datetime, measurement: str
+    ) -> None:
+        """Drop the shards of the range left with no point, and a measurement left with none."""
+        shards = self._influxql("", "SHOW SHARDS")
+        for series in shards:
+            if series.get("name") != bucket:
+                continue
+            columns = series["columns"]
+            for values in series["values"]:
+                shard = dict(zip(columns, values, strict=True))
+                if _time(shard["end_time"]) <= start or _time(shard["start_time"]) > stop:
+                    continue
+                left = self._influxql(
+                    bucket,
+                    "SELECT COUNT(*) FROM /.*/ WHERE "
+                    f"time >= '{shard['start_time']}' AND time < '{shard['end_time']}'",
+                )
+                if not left:
+                    self._influxql("", f"DROP SHARD {int(shard['id'])}")
+        if measurement and not self._influxql(
+            bucket, f"SELECT COUNT(*) FROM {_ident(measurement)}"
+        ):
+            self._influxql(bucket, f"DROP MEASUREMENT {_ident(measurement)}")
+
+    def _influxql(self, database: str, statement: str) -> list[dict[str, t.Any]]:
+        state = self.server.state
+        params = urllib.parse.urlencode({"db": database, "q": statement})
+        conn = http.client.HTTPConnection(state.upstream_host, state.upstream_port, timeout=60)
+        conn.request("POST", f"/query?{params}")
+        payload = json.loads(conn.getresponse().read() or b"{}")
+        conn.close()
+        result = payload.get("results", [{}])[0]
+        if "error" in result:
+            raise RuntimeError(result["error"])
+        return list(result.get("series", []))
 
     def _forward(self, body: bytes, bucket: str, precision: str) -> None:
         if (self.headers.get("Content-Encoding") or "").lower() == "gzip":
@@ -242,6 +316,38 @@ class Handler(BaseHTTPRequestHandler):
             self._error(400, "invalid", message)
         else:
             self._error(max(status, 500), "internal error", message)
+
+
+_PREDICATE_TERM = re.compile(r'\s*("?)([^"=\s]+)\1\s*=\s*"((?:[^"\\]|\\.)*)"\s*')
+
+
+def _parse_predicate(predicate: str) -> tuple[str, dict[str, str]]:
+    """The measurement and the tags of a delete predicate (``key="value"`` terms, ``AND``)."""
+    measurement, tags = "", {}
+    terms = re.split(r"\s+AND\s+", predicate.strip(), flags=re.IGNORECASE) if predicate else []
+    for term in terms:
+        match = _PREDICATE_TERM.fullmatch(term)
+        if match is None:
+            raise ValueError(f"unsupported predicate term {term!r}")
+        key, value = match[2], re.sub(r"\\(.)", r"\1", match[3])
+        if key == "_measurement":
+            measurement = value
+        else:
+            tags[key] = value
+    return measurement, tags
+
+
+def _time(text: str) -> dt.datetime:
+    """An RFC 3339 time, its fraction cut to microseconds."""
+    return dt.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text))
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class ProxyServer(ThreadingHTTPServer):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import typing as t
@@ -70,6 +71,7 @@ def run_target(
     config: Mapping[str, t.Any],
     messages: Iterable[Mapping[str, t.Any]] | str,
     timeout: float = 120,
+    env: Mapping[str, str] | None = None,
 ) -> TargetRun:
     """Run target-influxdb on the messages and collect what it printed."""
     stdin = messages if isinstance(messages, str) else encode(messages)
@@ -80,9 +82,38 @@ def run_target(
         text=True,
         timeout=timeout,
         check=False,
+        env={**os.environ, **(env or {})},
     )
     states = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     return TargetRun(proc.returncode, states, proc.stderr)
+
+
+def structured_logging(tmp_path: Path) -> dict[str, str]:
+    """Variables that make a plugin log JSON lines, as Meltano has it do (StructuredFormatter)."""
+    path = tmp_path / "logging.json"
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "disable_existing_loggers": False,
+                "formatters": {"singer": {"()": "singer_sdk.logging.StructuredFormatter"}},
+                "handlers": {
+                    "console": {
+                        "class": "logging.StreamHandler",
+                        "formatter": "singer",
+                        "stream": "ext://sys.stderr",
+                    }
+                },
+                "root": {"handlers": ["console"], "level": "INFO"},
+            }
+        )
+    )
+    return {"SINGER_SDK_LOG_CONFIG": str(path)}
+
+
+def log_records(log: str) -> list[dict[str, t.Any]]:
+    """The JSON log lines of a plugin that logged with :func:`structured_logging`."""
+    return [json.loads(line) for line in log.splitlines() if line.startswith("{")]
 
 
 @dataclass

@@ -9,6 +9,7 @@ The README's "What it survives" table is this module's :data:`SCENARIOS`, checke
 from __future__ import annotations
 
 import datetime as dt
+import re
 import resource
 import signal
 import time
@@ -21,6 +22,7 @@ from croniter import croniter
 from tap_nationalgas import values
 from testkit import expected
 from testkit.fixtures import FAKE_NOW, FAKE_START_DATE, tap_settings
+from testkit.influx import run_influx_delete, run_influx_write, write_lines
 from testkit.nationalgas_data import GAS_QUALITY_SITES, NationalGasData, floor_to
 from testkit.pipeline import BACKFILL, FLOWS, MAIN, Pipeline, PipelineRun, project
 from testkit.processes import REPO_ROOT, wait_until
@@ -560,6 +562,44 @@ def test_influxdb_down(bench: Bench, local_influxdb: LocalInfluxDB):
     assert bench.pipeline.states == {}
     assert "did not accept the batch" in failed.log
     local_influxdb.start_engine()
+    bench.run()
+    bench.check(main_job(T0))
+
+
+@scenario(
+    "InfluxDB holds gas quality's `cv` as an integer in the week a run writes (a field type "
+    "conflict)",
+    "the run fails naming the field, both types and the fixes, with no state saved; with "
+    "`TARGET_INFLUXDB_REJECTED_POINTS_PATH` the refused points wait in that file, the rest is "
+    "stored and the state moves on; after the delete and `influx write` its WARNING gives, and "
+    "the next run, every point is stored once",
+)
+def test_field_type_conflict(bench: Bench):
+    # another writer stored cv as an integer in the week of the fake data (Monday 23 March)
+    stamp_ns = int((T0 - dt.timedelta(hours=3)).timestamp()) * 10**9
+    write_lines(bench.engine, bench.bucket, f"gas_quality,site_id=999 cv=39i {stamp_ns}".encode())
+    failed = bench.run(ok=False)
+    assert (
+        'The field "cv" of measurement "gas_quality" is stored as integer and was sent as float'
+    ) in failed.log
+    assert bench.pipeline.states == {}
+
+    path = bench.pipeline.workdir / "rejected.lp"
+    set_aside = bench.run(target_overrides={"rejected_points_path": str(path)})
+    assert set_aside.states
+    lines = path.read_text().splitlines()
+    assert all(",cv=" in line for line in lines)
+    # a reading without cv is stored, and kept beside: the delete of the week removes it too
+    kept = (path.parent / "rejected.lp.stored").read_text().splitlines()
+    assert not any(",cv=" in line for line in kept)
+    assert len(lines) + len(kept) == len(main_job(T0)["gas_quality"])
+    warning = next(x for x in set_aside.log.splitlines() if "set aside in" in x)
+    assert f"{len(lines)} points InfluxDB refused as invalid were set aside in {path}" in warning
+    assert bench.stored()["gas_publication"] == main_job(T0)["gas_publication"]
+
+    for command in re.findall(r"influx delete .*?--predicate '[^']*'", warning):
+        run_influx_delete(bench.engine, command)
+    run_influx_write(bench.engine, re.search(r"then (influx write .*?) \(then remove", warning)[1])  # type: ignore[index]
     bench.run()
     bench.check(main_job(T0))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 import time
@@ -32,16 +33,31 @@ class StreamRun:
     skipped: int = 0
     newest_us: int | None = None
     started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
 
-    def written(self, count: int, newest_us: int) -> None:
-        """Count a batch InfluxDB (or the file) acknowledged."""
+    def written(self, count: int, newest_us: int | None) -> None:
+        """Count points InfluxDB (or the file) acknowledged."""
+        if not count or newest_us is None:
+            return
         self.points += count
         self.newest_us = newest_us if self.newest_us is None else max(self.newest_us, newest_us)
 
+    def end(self) -> None:
+        """Stop the clock of :attr:`duration`."""
+        if self.ended is None:
+            self.ended = time.monotonic()
+
     @property
     def duration(self) -> float:
-        """Seconds since the stream's first message."""
-        return time.monotonic() - self.started
+        """Seconds from the stream's first message to the end of the run (or now)."""
+        return (self.ended if self.ended is not None else time.monotonic()) - self.started
+
+    @property
+    def newest_iso(self) -> str | None:
+        """The newest timestamp written, in ISO 8601 UTC to the second; None when none was."""
+        if self.newest_us is None:
+            return None
+        return dt.datetime.fromtimestamp(self.newest_us / 1e6, dt.UTC).isoformat(timespec="seconds")
 
 
 def default_job(environ: Mapping[str, str] = os.environ) -> str:
@@ -55,21 +71,18 @@ def default_job(environ: Mapping[str, str] = os.environ) -> str:
     return f"{environment}:{pair}" if environment else pair
 
 
-def run_point(  # noqa: PLR0913
+def _series(
     measurement: str,
     *,
     job: str,
     stream: str,
-    run: StreamRun,
-    status: str,
-    static_tags: Mapping[str, str] | None = None,
-    host: str | None = None,
-    now_us: int | None = None,
-) -> tuple[str, int]:
-    """One health point: tags job, stream and host; counts, newest epoch second, duration, status.
+    static_tags: Mapping[str, str] | None,
+    host: str | None,
+) -> str:
+    """Measurement and tags of a health point, sorted by key.
 
-    Returns:
-        The line without its timestamp, and the timestamp in microseconds.
+    Static tags (empty ones left out), then job, stream and host, which win over static tags
+    of the same name.
     """
     tags = {
         **{k: v for k, v in (static_tags or {}).items() if v},
@@ -80,18 +93,45 @@ def run_point(  # noqa: PLR0913
     tag_text = "".join(
         f",{escape_key(key)}={escape_tag_value(value)}" for key, value in sorted(tags.items())
     )
+    return f"{escape_measurement(measurement)}{tag_text}"
+
+
+def _status_fields(status: str, cause: str | None) -> list[str]:
+    fields = [f"status={escape_string(status)}"]
+    if cause:
+        fields.append(f"cause={escape_string(cause)}")
+    return fields
+
+
+def run_point(  # noqa: PLR0913
+    measurement: str,
+    *,
+    job: str,
+    stream: str,
+    run: StreamRun,
+    status: str,
+    cause: str | None = None,
+    static_tags: Mapping[str, str] | None = None,
+    host: str | None = None,
+    now_us: int | None = None,
+) -> tuple[str, int]:
+    """One health point: tags job, stream and host; counts, newest epoch second, duration, status.
+
+    Returns:
+        The line without its timestamp, and the timestamp in microseconds.
+    """
+    series = _series(measurement, job=job, stream=stream, static_tags=static_tags, host=host)
     fields = [
         f"records={run.records}i",
         f"points={run.points}i",
         f"rejected={run.rejected}i",
         f"skipped={run.skipped}i",
         f"duration={run.duration:.3f}",
-        f"status={escape_string(status)}",
+        *_status_fields(status, cause),
     ]
     if run.newest_us is not None:
         fields.append(f"newest={run.newest_us // 1_000_000}i")
-    line = f"{escape_measurement(measurement)}{tag_text} {','.join(fields)}"
-    return line, now_us if now_us is not None else time.time_ns() // 1_000
+    return f"{series} {','.join(fields)}", now_us if now_us is not None else time.time_ns() // 1_000
 
 
 def status_point(  # noqa: PLR0913
@@ -100,24 +140,21 @@ def status_point(  # noqa: PLR0913
     job: str,
     stream: str,
     status: str,
-    cause: str,
+    time_us: int,
+    cause: str | None = None,
     static_tags: Mapping[str, str] | None = None,
     host: str | None = None,
-    time_us: int,
 ) -> tuple[str, int]:
-    """A health point with only ``status`` and ``cause``, on the series of :func:`run_point`."""
-    line, _ = run_point(
-        measurement,
-        job=job,
-        stream=stream,
-        run=StreamRun(),
-        status=status,
-        static_tags=static_tags,
-        host=host,
-        now_us=time_us,
-    )
-    series = line.split(" ", 1)[0]
-    fields = [f"status={escape_string(status)}"]
-    if cause:
-        fields.append(f"cause={escape_string(cause)}")
-    return f"{series} {','.join(fields)}", time_us
+    """A point that sets the status (and cause) of one stream's run, for a runner to write.
+
+    Written at a run's ``run_time_us`` (see the report logger's summaries) with the same job,
+    stream, host and static tags, it lands on the target's own point of that run: InfluxDB
+    merges the fields of points with the same series and time, so ``status`` and ``cause``
+    replace the target's and the counts stay. Write it with ``write_once`` of the writer
+    :func:`target_influxdb.target.writer_from_config` returns.
+
+    Returns:
+        The line without its timestamp, and the timestamp in microseconds.
+    """
+    series = _series(measurement, job=job, stream=stream, static_tags=static_tags, host=host)
+    return f"{series} {','.join(_status_fields(status, cause))}", time_us

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import typing as t
 
 import fastjsonschema
@@ -14,7 +13,7 @@ from typing_extensions import override
 from target_influxdb.lineprotocol import PointEncoder, RecordError
 from target_influxdb.mapping import resolve_mapping
 from target_influxdb.runs import StreamRun
-from target_influxdb.writers import WriteError
+from target_influxdb.writers import RejectedPointsError, WriteError
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
@@ -54,6 +53,7 @@ class InfluxDBSink(BatchSink):
         """Resolve the stream's mapping and compile its encoder."""
         super().__init__(target, stream_name, schema, key_properties)
         self._writer = target.writer
+        self._rejected_file = target.rejected_file
         mapping = resolve_mapping(
             stream_name,
             schema,
@@ -66,6 +66,7 @@ class InfluxDBSink(BatchSink):
         self._untimed_fails = mapping.timestamp is None and self.config["untimed_streams"] == "fail"
         # one count per stream and run: a sink that replaces this one (a new schema) goes on
         self.run = target.stream_runs.setdefault(stream_name, StreamRun())
+        self._skipped = 0  # this sink's part of run.skipped, for its warning
         self.logger.info(
             "Stream %r -> measurement %r, tags %s, timestamp %s",
             stream_name,
@@ -108,6 +109,7 @@ class InfluxDBSink(BatchSink):
         point = self._encoder.encode(record)
         if point is None:
             self.run.skipped += 1
+            self._skipped += 1
         else:
             context.setdefault("points", []).append(point)
 
@@ -118,34 +120,40 @@ class InfluxDBSink(BatchSink):
             return
         try:
             where = self._writer.write(self.stream_name, points)
+        except RejectedPointsError as rejected:
+            self._set_aside(rejected)
+            return
         except WriteError:
             self.run.rejected += len(points)
             raise
         self.run.written(len(points), max(stamp for _, stamp in points))
+        if self._rejected_file is not None:
+            self._rejected_file.keep_stored(self.stream_name, points)
         self.logger.debug(
             "Wrote %d points of stream %r to %s", len(points), self.stream_name, where
         )
 
+    def _set_aside(self, rejected: RejectedPointsError) -> None:
+        """Count a batch InfluxDB refused points of; keep those in the file, or fail the run."""
+        self.run.written(rejected.written, rejected.newest_written_us)
+        self.run.rejected += rejected.rejected
+        if self._rejected_file is None:
+            raise rejected
+        self._rejected_file.append(self.stream_name, rejected)
+        self.logger.debug(
+            "Stream %r: %d points InfluxDB refused set aside in %s, %d stored",
+            self.stream_name,
+            rejected.rejected,
+            self._rejected_file.path,
+            rejected.written,
+        )
+
     @override
     def clean_up(self) -> None:
-        run = self.run
-        newest = (
-            dt.datetime.fromtimestamp(run.newest_us / 1e6, dt.UTC).isoformat(timespec="seconds")
-            if run.newest_us is not None
-            else "none"
-        )
-        self.logger.info(
-            "Stream %r: %d records, %d points written, newest %s, in %.1f s",
-            self.stream_name,
-            run.records,
-            run.points,
-            newest,
-            run.duration,
-        )
         stats = self._encoder.stats
-        if run.skipped:
+        if self._skipped:
             self.logger.warning(
-                "Stream %r: skipped %d records with no field value", self.stream_name, run.skipped
+                "Stream %r: skipped %d records with no field value", self.stream_name, self._skipped
             )
         if stats.values_not_storable:
             self.logger.warning(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
 import time
 import typing as t
 from functools import cached_property
 
+import click
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, InvalidRecord
 from singer_sdk.target_base import Target
@@ -16,9 +18,14 @@ from typing_extensions import override
 
 from target_influxdb.lineprotocol import RecordError
 from target_influxdb.reader import FloatSingerReader
+from target_influxdb.rejections import shorten
 from target_influxdb.runs import FAILED, OK, StreamRun, default_job, run_point
 from target_influxdb.sinks import InfluxDBSink
-from target_influxdb.writers import FileWriter, InfluxDBWriter, WriteError
+from target_influxdb.writers import FileWriter, InfluxDBWriter, RejectedFile, WriteError
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
+    from types import FrameType
 
 STREAM_MAPPING = th.ObjectType(
     th.Property("measurement", th.StringType, description="Measurement name."),
@@ -134,6 +141,16 @@ class TargetInfluxDB(Target):
             ),
         ),
         th.Property(
+            "rejected_points_path",
+            th.StringType,
+            description=(
+                "File to append the points InfluxDB refuses as invalid to (400, 422: a field "
+                "type conflict, a line it cannot parse), one line each, so that the run goes "
+                "on; load them later with `influx write`. Unset: such points fail the run. "
+                "Unused in file mode, where nothing is refused."
+            ),
+        ),
+        th.Property(
             "run_measurement",
             th.StringType,
             default="data_imports_run",
@@ -158,7 +175,8 @@ class TargetInfluxDB(Target):
         """Initialize the target and check the connection settings."""
         self.schema_bookmark_properties: list[str] = []
         self.stream_runs: dict[str, StreamRun] = {}
-        self._runs_reported = False
+        self.report_logger = logging.getLogger(f"{self.name}.report")
+        self._run_finished = False
         super().__init__(*args, **kwargs)
         if self.config.get("url"):
             missing = [k for k in ("token", "org", "bucket") if not self.config.get(k)]
@@ -172,22 +190,19 @@ class TargetInfluxDB(Target):
     @cached_property
     def writer(self) -> FileWriter | InfluxDBWriter:
         """Return the destination shared by every sink: InfluxDB, or files."""
-        config = self.config
-        if not config.get("url"):
-            self.logger.info("No `url` set: writing line protocol under %s", config["output_path"])
-            return FileWriter(config["output_path"], self.logger)
-        return InfluxDBWriter(
-            url=config["url"],
-            token=config["token"],
-            org=config["org"],
-            bucket=config["bucket"],
-            timeout=float(config["timeout"]),
-            max_retries=int(config["max_retries"]),
-            retry_interval=float(config["retry_interval"]),
-            max_retry_delay=float(config["max_retry_delay"]),
-            gzip=config["gzip"],
-            verify_ssl=config["verify_ssl"],
-        )
+        if not self.config.get("url"):
+            self.logger.info(
+                "No `url` set: writing line protocol under %s", self.config["output_path"]
+            )
+        return writer_from_config(self.config, self.logger)
+
+    @cached_property
+    def rejected_file(self) -> RejectedFile | None:
+        """The file refused points wait in (``rejected_points_path``); None: they fail the run."""
+        path = self.config.get("rejected_points_path")
+        if not path or not isinstance(self.writer, InfluxDBWriter):
+            return None
+        return RejectedFile(path, self.logger)
 
     @override
     def _process_schema_message(self, message_dict: dict) -> None:
@@ -220,25 +235,56 @@ class TargetInfluxDB(Target):
     def process_endofpipe(self) -> None:
         with self._failure_reported():
             super().process_endofpipe()
-        self.report_runs(OK)
+        self.finish_run(OK)
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        # On SIGTERM or SIGINT the SDK drains the sinks (the STATE covers what was stored) and
+        # exits 0; the run still ends with its health points and summaries, as stopped.
+        try:
+            super()._handle_termination(signum, frame)
+        finally:
+            self.finish_run(FAILED, f"stopped by {signal.Signals(signum).name}")
 
     @contextlib.contextmanager
     def _failure_reported(self) -> t.Iterator[None]:
         """On any failure, record the run as failed (where the destination takes it), re-raise."""
         try:
             yield
-        except Exception:
-            self.report_runs(FAILED)
+        except Exception as exc:
+            self.finish_run(FAILED, failure_text(exc))
             raise
 
-    def report_runs(self, status: str) -> None:
-        """Write one health point per stream received, once a run; a failure only warns."""
-        measurement = self.config.get("run_measurement")
-        if self._runs_reported or not measurement or not self.stream_runs:
+    def finish_run(self, status: str, cause: str | None = None) -> None:
+        """End the run, once: health points, one summary per stream, points set aside.
+
+        Every health point of the run, and every summary, carries one time, fixed here.
+        """
+        if self._run_finished:
             return
-        self._runs_reported = True
+        self._run_finished = True
+        run_time_us = time.time_ns() // 1_000
+        for run in self.stream_runs.values():
+            run.end()
+        written = self.write_health_points(status, cause, run_time_us)
+        for name, run in self.stream_runs.items():
+            self.log_summary(name, run, status, run_time_us if written else None)
+        if self.rejected_file is not None:
+            config = self.config
+            summary = self.rejected_file.summary(config["bucket"], config["org"])
+            if summary:
+                self.logger.warning("%s", summary)
+
+    def write_health_points(self, status: str, cause: str | None, run_time_us: int) -> bool:
+        """Write one health point per stream received; a failure only warns.
+
+        Returns:
+            Whether the points were written.
+        """
+        measurement = self.config.get("run_measurement")
+        if not measurement or not self.stream_runs:
+            return False
         job = self.config.get("run_job") or default_job()
-        ended_us = time.time_ns() // 1_000
         points = [
             run_point(
                 measurement,
@@ -246,8 +292,9 @@ class TargetInfluxDB(Target):
                 stream=name,
                 run=run,
                 status=status,
+                cause=cause,
                 static_tags=self.config.get("static_tags"),
-                now_us=ended_us,
+                now_us=run_time_us,
             )
             for name, run in self.stream_runs.items()
         ]
@@ -255,8 +302,62 @@ class TargetInfluxDB(Target):
             self.writer.write_once(measurement, points)
         except WriteError as exc:
             self.logger.warning("Run health points not written: %s", exc)
-            return
+            return False
         self.logger.debug("Run recorded as %r in %r (%d streams)", status, measurement, len(points))
+        return True
+
+    def log_summary(self, name: str, run: StreamRun, status: str, run_time_us: int | None) -> None:
+        """One stream's summary line, its numbers as fields, through the report logger."""
+        newest = run.newest_iso
+        self.report_logger.info(
+            "Stream %r: %d records, %d points written, newest %s, in %.1f s",
+            name,
+            run.records,
+            run.points,
+            newest or "none",
+            run.duration,
+            extra={
+                "stream": name,
+                "records": run.records,
+                "points": run.points,
+                "rejected": run.rejected,
+                "skipped": run.skipped,
+                "newest": newest,
+                "status": status,
+                "run_time_us": run_time_us,
+            },
+        )
+
+
+def writer_from_config(
+    config: Mapping[str, t.Any], logger: logging.Logger | None = None
+) -> FileWriter | InfluxDBWriter:
+    """The destination a run with this config writes to: InfluxDB when `url` is set, else files.
+
+    ``config`` is the target's config as Meltano resolves it (``meltano config
+    target-influxdb``); settings it lacks take the target's defaults. Nothing is sent before
+    the first write.
+    """
+    defaults = {
+        name: prop["default"]
+        for name, prop in TargetInfluxDB.config_jsonschema["properties"].items()
+        if "default" in prop
+    }
+    settings = {**defaults, **{k: v for k, v in config.items() if v is not None}}
+    if not settings.get("url"):
+        return FileWriter(settings["output_path"], logger)
+    return InfluxDBWriter(
+        url=settings["url"],
+        token=settings["token"],
+        org=settings["org"],
+        bucket=settings["bucket"],
+        timeout=float(settings["timeout"]),
+        max_retries=int(settings["max_retries"]),
+        retry_interval=float(settings["retry_interval"]),
+        max_retry_delay=float(settings["max_retry_delay"]),
+        gzip=bool(settings["gzip"]),
+        verify_ssl=bool(settings["verify_ssl"]),
+    )
 
 
 EXPECTED_FAILURES = (WriteError, RecordError, InvalidRecord)
@@ -264,13 +365,30 @@ EXPECTED_FAILURES = (WriteError, RecordError, InvalidRecord)
 cannot become a point."""
 
 
+def failure_text(exc: BaseException) -> str:
+    """A failure in one line: an expected one as its message, any other with its type too."""
+    if isinstance(exc, EXPECTED_FAILURES):
+        return str(exc)
+    return f"{type(exc).__name__}: {shorten(str(exc), 1000)}"
+
+
 def main() -> None:
-    """Run the target; an expected failure ends it with one ERROR line (a traceback in debug)."""
+    """Run the target; any failure ends it with one ERROR line ``failed: ...`` and exit 1.
+
+    An expected failure is its message (its traceback only at debug); any other failure is
+    ``failed: <type>: <message>``, logged with its traceback.
+    """
     logger = logging.getLogger(TargetInfluxDB.name)
     try:
         code = TargetInfluxDB.cli.main(standalone_mode=False)
+    except click.ClickException as exc:  # a wrong command line: click's own message
+        exc.show()
+        sys.exit(exc.exit_code)
     except EXPECTED_FAILURES as exc:
         logger.error("failed: %s", exc, exc_info=logger.isEnabledFor(logging.DEBUG))  # noqa: TRY400
+        sys.exit(1)
+    except Exception as exc:
+        logger.exception("failed: %s", failure_text(exc))  # noqa: TRY401 (the one line says it)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

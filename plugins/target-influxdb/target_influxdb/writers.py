@@ -7,12 +7,15 @@ import json
 import logging
 import os
 import re
+import shlex
 import socket
 import ssl
+import threading
 import typing as t
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from influxdb_client import InfluxDBClient
@@ -21,11 +24,15 @@ from influxdb_client.rest import ApiException
 from influxdb_client.service.write_service import WriteService
 from urllib3.exceptions import HTTPError, MaxRetryError
 
-from target_influxdb.lineprotocol import (
-    batch_precision,
-    escape_key,
-    escape_measurement,
-    render_lines,
+from target_influxdb.lineprotocol import batch_precision, render_lines
+from target_influxdb.rejections import (
+    INVALID,
+    Refusal,
+    RejectionLedger,
+    conflict_text,
+    delete_advice,
+    describe,
+    shorten,
 )
 
 if t.TYPE_CHECKING:
@@ -34,14 +41,9 @@ if t.TYPE_CHECKING:
     from urllib3 import BaseHTTPResponse
 
 Points = t.Sequence[tuple[str, int]]
-_UNPARSABLE_LINE = re.compile(r"unable to parse '(.+)': ", re.DOTALL)
-_CONFLICT = re.compile(r'input field "(?P<field>[^"]+)" on measurement "(?P<measurement>[^"]+)"')
 
 
-_REJECTED = (
-    'InfluxDB rejected points of stream "{stream}" ({status} {message}); '
-    "first rejected line: {line}"
-)
+_REJECTED = "InfluxDB rejected points of {stream} ({status} {message})"
 _WHERE = 'bucket "{bucket}" in org "{org}" at {url}'
 _API_ERRORS = {
     401: "InfluxDB rejected the token (401 {message}): set a valid `token` for " + _WHERE,
@@ -68,6 +70,37 @@ ACKNOWLEDGED = 204
 
 class WriteError(Exception):
     """A batch could not be written; the message names the cause and the setting to change."""
+
+
+class RejectedPointsError(WriteError):
+    """InfluxDB refused points of a batch as invalid (400, 422); it stored the others.
+
+    Attributes:
+        refusals: the refused points, grouped by the answer that refused them.
+        stored: the points of the batch InfluxDB stored.
+        rejected: how many points were refused.
+        written: how many points of the batch InfluxDB stored.
+        newest_written_us: the newest timestamp among those, None when none was stored.
+    """
+
+    def __init__(  # noqa: PLR0913
+        self,
+        stream: str,
+        answer: Refusal,
+        refusals: Sequence[Refusal],
+        stored: Sequence[tuple[str, int]],
+        *,
+        bucket: str,
+        org: str,
+    ) -> None:
+        """Describe the refusal: what, why, and how to go on (see ``rejections.describe``)."""
+        self.refusals = list(refusals)
+        self.stored = list(stored)
+        self.rejected = sum(len(r.points) for r in refusals)
+        self.written = len(self.stored)
+        self.newest_written_us = max((ts for _, ts in self.stored), default=None)
+        sent = self.rejected + self.written
+        super().__init__(describe(stream, answer, refusals, sent, bucket=bucket, org=org))
 
 
 class BoundedRetry(WritesRetry):
@@ -141,29 +174,29 @@ class InfluxDBWriter:
             WriteError: naming the URL, org or bucket at fault, and what to change.
         """
         timeout = min(self._timeout, 10.0)
-        status, headers = self._probe("GET", "/ping", None, timeout)
-        if status != ACKNOWLEDGED:
-            raise WriteError(self._redact(self._not_influxdb(status, headers) + " (at /ping)"))
-        status, headers = self._post_write(b"", "s")
-        if status in {400, ACKNOWLEDGED}:  # 400: "writing requires points", all else was fine
+        answer = self._probe("GET", "/ping", None, timeout)
+        if answer.status != ACKNOWLEDGED:
+            raise WriteError(self._redact(self._not_influxdb(answer) + " (at /ping)"))
+        answer = self._post_write(b"", "s")
+        if answer.status in {400, ACKNOWLEDGED}:  # 400: "writing requires points", all was fine
             return
-        if status == 429 or status >= 500:  # noqa: PLR2004 (busy or starting: writes will retry)
+        if answer.status == 429 or answer.status >= 500:  # noqa: PLR2004 (busy: writes retry)
             return
-        template = _API_ERRORS.get(status)
+        template = _API_ERRORS.get(answer.status)
         if template is None:
-            raise WriteError(self._redact(self._not_influxdb(status, headers)))
-        raise WriteError(self._redact(self._describe(status, template, message="at start-up")))
+            raise WriteError(self._redact(self._not_influxdb(answer)))
+        raise WriteError(
+            self._redact(self._describe(answer.status, template, message="at start-up"))
+        )
 
-    def _post_write(self, body: bytes, precision: str) -> tuple[int, t.Mapping[str, str]]:
+    def _post_write(self, body: bytes, precision: str) -> _Answer:
         """One POST to the write API, no retries, answered within 10 s at most."""
         query = urllib.parse.urlencode(
             {"org": self.org, "bucket": self.bucket, "precision": precision}
         )
         return self._probe("POST", f"/api/v2/write?{query}", body, min(self._timeout, 10.0))
 
-    def _probe(
-        self, method: str, path: str, body: bytes | None, timeout: float
-    ) -> tuple[int, t.Mapping[str, str]]:
+    def _probe(self, method: str, path: str, body: bytes | None, timeout: float) -> _Answer:
         request = urllib.request.Request(  # noqa: S310 (the configured InfluxDB URL)
             f"{self.url}{path}",
             data=body,
@@ -175,9 +208,10 @@ class InfluxDBWriter:
         )
         try:
             with urllib.request.urlopen(request, timeout=timeout, context=self._ssl) as answer:  # noqa: S310
-                return int(answer.status), dict(answer.headers.items())
+                return _Answer(int(answer.status), dict(answer.headers.items()), "")
         except urllib.error.HTTPError as exc:
-            return int(exc.code), dict(exc.headers.items())
+            text = exc.read(_MESSAGE_BYTES).decode(errors="replace")
+            return _Answer(int(exc.code), dict(exc.headers.items()), _message_of(text))
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             msg = (
@@ -189,25 +223,43 @@ class InfluxDBWriter:
     def write(self, stream_name: str, points: Points) -> str:
         """Write one batch; raise :class:`WriteError` unless InfluxDB acknowledged it.
 
+        When InfluxDB refuses points as invalid (400, 422), the points it refuses are found by
+        writing halves of the refused batch again, down to single lines: writes are idempotent,
+        and InfluxDB's message names only the first refused line, and a 400 stores nothing.
+
         Returns:
             Where the points went, for the log.
 
         Raises:
-            WriteError: on any final failure, with the cause and what to change.
+            RejectedPointsError: when InfluxDB refused points as invalid and stored the others.
+            WriteError: on any other final failure, with the cause and what to change.
         """
         precision = batch_precision(ts for _, ts in points)
-        body = render_lines(points, precision)
+        refusal = self._send(stream_name, points, precision)
+        if refusal is None:
+            return f'bucket "{self.bucket}" (precision {precision})'
+        parts: list[Points] = []
+        refusals = self._sort_out(stream_name, refusal, precision, parts)
+        stored = [point for part in parts for point in part]
+        raise RejectedPointsError(
+            stream_name, refusal, refusals, stored, bucket=self.bucket, org=self.org
+        )
+
+    def _send(self, stream_name: str, points: Points, precision: str) -> Refusal | None:
+        """Write points with retries; None once stored, the refusal when they are invalid."""
         try:
             _, status, headers = self._write_service.post_write_with_http_info(
                 org=self.org,
                 bucket=self.bucket,
-                body=body.encode(),
+                body=render_lines(points, precision).encode(),
                 precision=precision,
                 content_type="text/plain; charset=utf-8",
                 _return_http_data_only=False,
             )
         except ApiException as exc:
-            raise WriteError(self._redact(self._api_message(exc, stream_name, body))) from None
+            if exc.status in INVALID:
+                return Refusal.of(exc.status, _error_message(exc), points)
+            raise WriteError(self._redact(self._api_message(exc, stream_name))) from None
         except MaxRetryError as exc:
             msg = _RETRIED.format(
                 url=self.url, stream=stream_name, retries=self._max_retries, cause=exc.reason
@@ -217,42 +269,67 @@ class InfluxDBWriter:
             msg = f"could not reach InfluxDB at {self.url}: {exc}; check the `url` setting"
             raise WriteError(self._redact(msg)) from None
         if status != ACKNOWLEDGED:
-            raise WriteError(self._redact(self._not_influxdb(status, headers)))
-        return f'bucket "{self.bucket}" (precision {precision})'
+            raise WriteError(self._redact(self._not_influxdb(_Answer(status, headers, ""))))
+        return None
+
+    def _sort_out(
+        self, stream_name: str, refusal: Refusal, precision: str, stored: list[Points]
+    ) -> list[Refusal]:
+        """The refusals of single lines (or of groups refused whole) within a refused group.
+
+        A group is refused whole when it is one line, or when InfluxDB says it dropped as many
+        points as the group has (a partial write's count is exact; a 400 has none, and a 1.x
+        parse error counts 0). Halves that InfluxDB takes go to ``stored``.
+        """
+        points = refusal.points
+        if len(points) == 1 or refusal.dropped == len(points):
+            return [refusal]
+        refusals = []
+        half = len(points) // 2
+        for part in (points[:half], points[half:]):
+            again = self._send(stream_name, part, precision)
+            if again is None:
+                stored.append(part)
+            else:
+                refusals += self._sort_out(stream_name, again, precision, stored)
+        return refusals
 
     def write_once(self, name: str, points: Points) -> str:
-        """Write a few points in one attempt, without retries (the run's health points).
+        """Write a few points in one attempt, without retries (health and status points).
+
+        Args:
+            name: what the points are, for messages (and the file name of ``FileWriter``).
+            points: lines without their timestamp, each with its timestamp in microseconds.
+
+        Returns:
+            Where the points went.
 
         Raises:
             WriteError: unless InfluxDB acknowledged them.
         """
         precision = batch_precision(ts for _, ts in points)
-        status, headers = self._post_write(render_lines(points, precision).encode(), precision)
-        if status == ACKNOWLEDGED:
+        answer = self._post_write(render_lines(points, precision).encode(), precision)
+        if answer.status == ACKNOWLEDGED:
             return f'bucket "{self.bucket}"'
-        if status < 400:  # noqa: PLR2004 (a web page or a redirect)
-            raise WriteError(self._redact(self._not_influxdb(status, headers)))
+        if answer.status < 400:  # noqa: PLR2004 (a web page or a redirect)
+            raise WriteError(self._redact(self._not_influxdb(answer)))
         msg = self._describe(
-            status,
-            _API_ERRORS.get(status) or _OTHER,
-            message=f"writing {name}",
+            answer.status,
+            _API_ERRORS.get(answer.status) or _OTHER,
+            message=shorten(answer.message) or "no message",
             stream=name,
-            line="(not identified)",
         )
         raise WriteError(self._redact(msg))
 
-    def _api_message(self, exc: ApiException, stream_name: str, body: str) -> str:
+    def _api_message(self, exc: ApiException, stream_name: str) -> str:
         status = exc.status or 0
         if 300 <= status < 400:  # noqa: PLR2004 (a redirect: a web server, not the write API)
-            return self._not_influxdb(status, exc.headers)
-        message = _error_message(exc)
-        line = _first_rejected_line(message, body) if status in {400, 422} else ""
+            return self._not_influxdb(_Answer(status, exc.headers or {}, ""))
+        message = shorten(_error_message(exc))
         template = _API_ERRORS.get(status) or (_RETRIED if status >= 429 else _OTHER)  # noqa: PLR2004
-        return self._describe(status, template, message=message, stream=stream_name, line=line)
+        return self._describe(status, template, message=message, stream=stream_name)
 
-    def _describe(
-        self, status: int, template: str, *, message: str, stream: str = "", line: str = ""
-    ) -> str:
+    def _describe(self, status: int, template: str, *, message: str, stream: str = "") -> str:
         """An answer of the write API in one of the messages above."""
         return template.format(
             status=status,
@@ -262,13 +339,12 @@ class InfluxDBWriter:
             org=self.org,
             bucket=self.bucket,
             retries=self._max_retries,
-            line=line,
             cause=f"{status} {message}",
         )
 
-    def _not_influxdb(self, status: int, headers: t.Mapping[str, str] | None) -> str:
-        content_type = (headers or {}).get("Content-Type") or "with no content type"
-        return _NOT_INFLUXDB.format(url=self.url, status=status, content_type=content_type)
+    def _not_influxdb(self, answer: _Answer) -> str:
+        content_type = answer.headers.get("Content-Type") or "with no content type"
+        return _NOT_INFLUXDB.format(url=self.url, status=answer.status, content_type=content_type)
 
     def _redact(self, message: str) -> str:
         return message.replace(self._token, "***") if self._token else message
@@ -288,43 +364,29 @@ def _cause(reason: object) -> str:
 
 def _error_message(exc: ApiException) -> str:
     raw = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else str(exc.body)
+    return _message_of(raw) or str(exc.reason)
+
+
+def _message_of(raw: str) -> str:
+    """The ``message`` of a 2.x error body (``error`` in 1.x), else the body's text."""
     try:
         parsed = json.loads(raw)
     except ValueError:
-        return raw.strip()[:500] or str(exc.reason)
-    return (
-        str(parsed.get("message") or parsed.get("error") or raw)
-        if isinstance(parsed, dict)
-        else raw
-    )
+        return raw.strip()
+    if isinstance(parsed, dict):
+        return str(parsed.get("message") or parsed.get("error") or raw)
+    return raw
 
 
-def _first_rejected_line(message: str, body: str) -> str:
-    """Name the first line InfluxDB rejected, from its error message and the batch body."""
-    if match := _UNPARSABLE_LINE.search(message):
-        return match.group(1)
-    if match := _CONFLICT.search(message):
-        prefix = escape_measurement(match["measurement"])
-        key = escape_key(match["field"]) + "="
-        for line in body.splitlines():
-            head, rest = _split_series(line)
-            if _UNESCAPED_COMMA.split(head, 1)[0] == prefix and (
-                rest.startswith(key) or f",{key}" in rest
-            ):
-                return line
-    return "(not identified in the batch)"
+_MESSAGE_BYTES = 64 * 1024
+"""How much of an error answer is read."""
 
 
-_UNESCAPED_SPACE = re.compile(r"(?<!\\)(?:\\\\)* ")
-_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
-
-
-def _split_series(line: str) -> tuple[str, str]:
-    """A line's measurement and tags, and the rest: split at its first unescaped space."""
-    match = _UNESCAPED_SPACE.search(line)
-    if match is None:
-        return line, ""
-    return line[: match.end() - 1], line[match.end() :]
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: t.Mapping[str, str]
+    message: str
 
 
 def _safe_file_name(stream_name: str) -> str:
@@ -359,48 +421,60 @@ class FileWriter:
             WriteError: when the batch could not be appended whole; the file is left as before.
         """
         path = self.path_for(stream_name)
-        data = (render_lines(points, "ns") + "\n").encode()
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
         try:
-            size = self._cut_partial_line(fd, path)
-            try:
-                _write_all(fd, data)
-                os.fsync(fd)
-            except OSError as exc:
-                os.ftruncate(fd, size)
-                msg = (
-                    f'could not append {len(points)} points of stream "{stream_name}" to '
-                    f"{path} ({exc.strerror or exc}); the batch was not written: free space "
-                    "there, or change `output_path`"
-                )
-                raise WriteError(msg) from None
-        finally:
-            os.close(fd)
+            append_whole(path, (render_lines(points, "ns") + "\n").encode(), self.logger)
+        except OSError as exc:
+            msg = (
+                f'could not append {len(points)} points of stream "{stream_name}" to '
+                f"{path} ({exc.strerror or exc}); the batch was not written: free space "
+                "there, or change `output_path`"
+            )
+            raise WriteError(msg) from None
         return str(path)
 
     write_once = write
 
-    def _cut_partial_line(self, fd: int, path: Path) -> int:
-        """Cut an unfinished last line off the file; return the size that remains."""
-        size = os.fstat(fd).st_size
-        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
-            return size
-        end = size
-        while end > 0:
-            start = max(0, end - _TAIL_CHUNK)
-            newline = os.pread(fd, end - start, start).rfind(b"\n")
-            if newline >= 0:
-                end = start + newline + 1
-                break
-            end = start
-        os.ftruncate(fd, end)
-        self.logger.warning(
-            "%s ended in an unfinished line (a write was cut short): cut %d bytes back to its "
-            "last complete line",
-            path,
-            size - end,
-        )
-        return end
+
+def append_whole(path: Path, data: bytes, logger: logging.Logger) -> None:
+    """Append data to a file and sync it; on failure cut it back off and raise ``OSError``.
+
+    A file that does not end in a newline (a run killed mid-append) is first cut back to its
+    last complete line, with a warning.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+    try:
+        size = _cut_partial_line(fd, path, logger)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
+
+
+def _cut_partial_line(fd: int, path: Path, logger: logging.Logger) -> int:
+    """Cut an unfinished last line off the file; return the size that remains."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return size
+    end = size
+    while end > 0:
+        start = max(0, end - _TAIL_CHUNK)
+        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            end = start + newline + 1
+            break
+        end = start
+    os.ftruncate(fd, end)
+    logger.warning(
+        "%s ended in an unfinished line (a write was cut short): cut %d bytes back to its "
+        "last complete line",
+        path,
+        size - end,
+    )
+    return end
 
 
 _TAIL_CHUNK = 64 * 1024
@@ -411,3 +485,92 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+class RejectedFile:
+    """The file (``rejected_points_path``) where points InfluxDB refused as invalid wait.
+
+    Each refused line is appended whole, in nanosecond precision, as ``influx write`` reads
+    it by default; the lines of a batch are appended and synced before the batch counts as
+    done, so a STATE never passes a point that is neither stored nor in the file.
+
+    The fix of a field type conflict deletes the measurement's points in the weeks refused,
+    all of them: so the points this run stored there (those without the field) go to a second
+    file, :attr:`kept_path` (``<path>.stored``), loaded back with the first.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], logger: logging.Logger | None = None) -> None:
+        """Create the file's folder if needed; the file is created by the first append."""
+        self.path = Path(path)
+        self.kept_path = self.path.with_name(f"{self.path.name}.stored")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.logger = logger or logging.getLogger(__name__)
+        self.ledger = RejectionLedger()
+        self._lock = threading.Lock()  # sinks drain in parallel
+
+    def append(self, stream_name: str, rejected: RejectedPointsError) -> None:
+        """Append the refused points of one batch, and the stored ones a delete would remove.
+
+        Raises:
+            WriteError: when they could not be appended whole; the file is left as before.
+        """
+        points = [point for refusal in rejected.refusals for point in refusal.points]
+        with self._lock:
+            self._append(self.path, points, stream_name)
+            self.ledger.add(rejected.refusals)
+            self._keep(rejected.stored, stream_name)
+
+    def keep_stored(self, stream_name: str, points: Sequence[tuple[str, int]]) -> None:
+        """Keep a copy of stored points that fall where a conflict's delete would remove them.
+
+        Raises:
+            WriteError: when they could not be appended whole.
+        """
+        if not self.ledger.weeks:  # no conflict yet: nothing to keep
+            return
+        with self._lock:
+            self._keep(points, stream_name)
+
+    def _keep(self, points: Sequence[tuple[str, int]], stream_name: str) -> None:
+        kept = [point for point in points if self.ledger.in_conflict(*point)]
+        if kept:
+            self._append(self.kept_path, kept, stream_name)
+            self.ledger.kept += len(kept)
+
+    def _append(self, path: Path, points: Sequence[tuple[str, int]], stream_name: str) -> None:
+        try:
+            append_whole(path, (render_lines(points, "ns") + "\n").encode(), self.logger)
+        except OSError as exc:
+            msg = (
+                f'could not set aside {len(points)} points of stream "{stream_name}" in {path} '
+                f"({exc.strerror or exc}): free space there, or change `rejected_points_path`"
+            )
+            raise WriteError(msg) from None
+
+    def summary(self, bucket: str, org: str) -> str | None:
+        """The run's warning about the points it set aside; None when there were none."""
+        ledger = self.ledger
+        if not ledger.count:
+            return None
+        causes = [conflict_text(c) for c in list(ledger.conflicts.values())[:3]]
+        if len(ledger.conflicts) > 3:  # noqa: PLR2004
+            causes.append(f"{len(ledger.conflicts) - 3} more field type conflicts")
+        if ledger.other:
+            causes.append(f"InfluxDB answered {ledger.other}")
+        load = f"influx write --bucket {shlex.quote(bucket)} --org {shlex.quote(org)} --file "
+        load += shlex.quote(str(self.path))
+        if ledger.kept:
+            load += f" --file {shlex.quote(str(self.kept_path))}"
+            causes.append(
+                f"{ledger.kept} points this run stored in the weeks of a conflict, which the "
+                f"delete below removes too, are kept in {self.kept_path}"
+            )
+        if ledger.weeks:
+            load = f"To load them: first {delete_advice(bucket, org, ledger.weeks)}, then {load}"
+        else:
+            load = f"Load them once the cause is fixed: {load}"
+        return (
+            f"{ledger.count} points InfluxDB refused as invalid were set aside in {self.path} "
+            f"and the run went on: {'; '.join(causes)}. {load} (then remove the file, which "
+            "keeps what every run appends)"
+        )

@@ -61,6 +61,25 @@ def test_the_sdk_dispatches_messages_through_the_handlers_the_target_wraps():
     assert "self.process_endofpipe()" in inspect.getsource(BaseSingerReader.listen)
 
 
+def test_the_sdk_handles_termination_signals_through_the_method_the_target_wraps():
+    # TargetInfluxDB wraps the SDK's private _handle_termination so that a stopped run ends
+    # with its summaries and health points. This fails when an SDK upgrade stops registering
+    # it for SIGTERM, or stops draining and exiting there.
+    from singer_sdk.plugin_base import PluginBase  # noqa: PLC0415
+    from singer_sdk.target_base import Target  # noqa: PLC0415
+
+    register = inspect.getsource(PluginBase._setup_signal_handlers)
+    assert "signal.signal(signal.SIGTERM, self._handle_termination)" in register
+    assert list(inspect.signature(Target._handle_termination).parameters) == [
+        "self",
+        "signum",
+        "frame",
+    ]
+    handler = inspect.getsource(Target._handle_termination)
+    assert "self.drain_all(is_endofpipe=True)" in handler
+    assert "super()._handle_termination(signum, frame)" in handler
+
+
 def test_dates_stay_text_and_unknown_fields_are_named_once(tmp_path, caplog):
     sink = sink_for(tmp_path)
     record = {"site_id": 1, "at": "2026-03-29T08:00:00+00:00", "cv": None, "extra": 5, "none": None}
