@@ -236,7 +236,7 @@ def form(schema: Mapping[str, t.Any], kind: str, *, from_text: bool) -> str:  # 
     return {
         "date-time": "an ISO 8601 date or date-time, e.g. 2026-01-31 or 2026-01-31T00:00:00Z",
         "date": "an ISO 8601 date, e.g. 2026-01-31",
-        "uri": "a URL with its scheme, e.g. https://example.com:8086",
+        "uri": f"a URL with its scheme, e.g. {schema.get('default', 'http://localhost:8086')}",
     }.get(fmt or "", "text")
 
 

@@ -7,6 +7,7 @@ README's table is this module's list.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from testkit.fixtures import meltano
+from testkit.influx import write_lines
 from testkit.processes import REPO_ROOT, process_tree, wait_until
 
 if t.TYPE_CHECKING:
@@ -224,6 +226,42 @@ def test_influxdb_answering_a_web_page_is_named(project_env, local_influxdb):
     )
 
 
+@row(
+    '`` target-influxdb InfluxDB rejected N of M points of stream "S" as invalid (422 ...); first '
+    'rejected line: .... The field "F" of measurement "M" is stored as integer and was sent as '
+    "float. To go on, either write the field under another name with the setting `stream_maps` = "
+    "...; or delete what InfluxDB holds in the conflicting range: influx delete ...; or set "
+    "`rejected_points_path` to set refused points aside in a file and go on ``",
+    "one of the three ways it names; with `TARGET_INFLUXDB_REJECTED_POINTS_PATH` set, runs go on "
+    "and a WARNING names the file and the count (see the "
+    "[target's README](plugins/target-influxdb/README.md#points-influxdb-refuses))",
+)
+def test_a_field_type_conflict_is_named_and_can_be_set_aside(
+    project_env, influxdb, bucket, tmp_path
+):
+    stamp = int(dt.datetime(2026, 3, 29, 7, tzinfo=dt.UTC).timestamp()) * 10**9
+    write_lines(
+        influxdb, bucket, f"gas_quality,site_id=99,source=nationalgas cv=40i {stamp}".encode()
+    )
+    cause = failed(run_etl(project_env))
+    # one of the 12 sites has no cv in this answer: its point is stored
+    assert cause.startswith(
+        'target-influxdb InfluxDB rejected 11 of 12 points of stream "gas_quality" as invalid (422 '
+    )
+    assert (
+        'field "cv" of measurement "gas_quality" is stored as integer and was sent as float'
+        in cause
+    )
+    assert "influx delete --bucket" in cause
+    aside = tmp_path / "rejected.lp"
+    done = run_etl(project_env, TARGET_INFLUXDB_REJECTED_POINTS_PATH=str(aside))
+    assert done.returncode == 0, done.stdout[-3000:]
+    warnings = [line for line in done.stdout.splitlines() if " warning target-influxdb " in line]
+    assert any(str(aside) in line for line in warnings), done.stdout[-3000:]
+    assert len(aside.read_text().splitlines()) == 11
+    assert last_line(done).startswith(f"finished {JOB} in ")
+
+
 # The National Gas API
 
 
@@ -280,6 +318,18 @@ def test_an_unknown_publication_id_is_named(project_env, fake_api):
         f"tap-nationalgas {fake_api.url}/publications/gasday answered 400 for publication ids "
         "PUBOB999999: they are not in the National Gas catalogue; check the setting "
         "`publication_ids`"
+    )
+
+
+@row(
+    "`` INFLUXDB_URL='localhost:8086': target-influxdb `url` takes a URL with its scheme, e.g. "
+    "http://localhost:8086 ``",
+    "write the scheme: `http://localhost:8086`",
+)
+def test_a_url_without_its_scheme_is_refused(project_env):
+    assert failed(run_etl(project_env, INFLUXDB_URL="localhost:8086")) == (
+        "INFLUXDB_URL='localhost:8086': target-influxdb `url` takes a URL with its scheme, "
+        "e.g. http://localhost:8086"
     )
 
 

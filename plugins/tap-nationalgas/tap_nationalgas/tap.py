@@ -31,7 +31,7 @@ class TapNationalGas(Tap):
     config_jsonschema = th.PropertiesList(
         th.Property(
             "api_url",
-            th.StringType,
+            th.URIType,
             default="https://api.nationalgas.com/operationaldata/v1",
             description="Base URL of the National Gas operational data API.",
         ),

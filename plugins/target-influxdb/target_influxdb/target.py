@@ -54,7 +54,7 @@ class TargetInfluxDB(Target):
     config_jsonschema = th.PropertiesList(
         th.Property(
             "url",
-            th.StringType,
+            th.URIType,
             description=(
                 "InfluxDB 2.x base URL, e.g. http://localhost:8086. When unset, line "
                 "protocol is written to files under `output_path` instead."
