@@ -72,7 +72,7 @@ class TargetInfluxDB(Target):
         th.Property("bucket", th.StringType, description="Bucket name or ID. Required with `url`."),
         th.Property(
             "batch_size",
-            th.IntegerType,
+            th.IntegerType(minimum=1),
             default=5000,
             description="Points per write request.",
         ),
@@ -84,7 +84,7 @@ class TargetInfluxDB(Target):
         ),
         th.Property(
             "max_retries",
-            th.IntegerType,
+            th.IntegerType(minimum=0),
             default=5,
             description="Retries of a write after 429, 5xx, a timeout or a connection error.",
         ),
