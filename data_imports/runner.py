@@ -388,7 +388,7 @@ class JobRun:
         if status in {FAILED, STOPPED}:
             self._record(status, cause)
         self.say(last, logging.INFO if status in {OK, SKIPPED} else logging.ERROR)
-        if self.options and status != SKIPPED:
+        if self.options:
             RunLog(self.options.log_dir, self.options.log_max_bytes, self.options.log_keep).append(
                 self.lines
             )

@@ -53,6 +53,16 @@ class TargetRun:
     states: list[dict[str, t.Any]]
     log: str
 
+    @property
+    def passed_on(self) -> list[dict[str, t.Any]]:
+        """The states passed on, each once (the end of the input repeats the last one)."""
+        return passed_on(self.states)
+
+
+def passed_on(states: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+    """States in order, a state repeated right after itself counted once."""
+    return [state for n, state in enumerate(states) if n == 0 or state != states[n - 1]]
+
 
 def target_command(config_path: Path) -> list[str]:
     """The command line of target-influxdb with a config file."""

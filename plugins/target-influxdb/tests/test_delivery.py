@@ -53,11 +53,6 @@ def _iso(seconds: int) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat()
 
 
-def passed_on(states: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
-    """The states a run passed on, each once (the end of the input repeats the last one)."""
-    return [state for n, state in enumerate(states) if n == 0 or state != states[n - 1]]
-
-
 def stored(engine: Engine, bucket: str) -> dict[tuple[str, int], dict[str, t.Any]]:
     """Stored gas_quality points by (site_id, time)."""
     return {(p.tags["site_id"], p.time_ns): p.fields for p in engine.points(bucket, STREAM)}
@@ -168,7 +163,7 @@ def test_resending_the_same_records_adds_no_point(tmp_path, influxdb, target_con
     first = singer.run_target(tmp_path, {**target_config, "batch_size": 64}, messages)
     second = singer.run_target(tmp_path, {**target_config, "batch_size": 100}, messages)
     assert first.returncode == second.returncode == 0, second.log
-    assert passed_on(first.states) == passed_on(second.states) == [{"bookmarks": {"x": 1}}]
+    assert first.passed_on == second.passed_on == [{"bookmarks": {"x": 1}}]
     assert stored(influxdb, target_config["bucket"]) == expected(range(300))
 
 
@@ -362,7 +357,7 @@ def test_file_mode_writes_line_protocol_the_engine_accepts(
         [SCHEMA, *(reading(i) for i in range(30)), singer.state({"s": 1})],
     )
     assert run.returncode == 0, run.log
-    assert passed_on(run.states) == [{"s": 1}]
+    assert run.passed_on == [{"s": 1}]
     body = (output / "gas_quality.lp").read_bytes()
     assert body.count(b"\n") == 30
     _post_lines(influxdb, target_config["bucket"], body)
