@@ -425,6 +425,13 @@ def test_shipped_schedule_stores_every_published_flow_reading(bench: Bench):
     assert loaded.target_code == 0, loaded.log[-3000:]
     want = published_flow_times(first, last)
     stored = {instant_ns(time_ns) for _, time_ns in bench.stored()["instantaneous_flow"]}
+    lost = sorted(want - stored)
+    sent = "".join(messages)
+    emitted = [moment for moment in lost if moment.isoformat(timespec="microseconds") in sent]
+    assert not lost, (
+        f"{len(lost)} reading times not stored, from {lost[0]} to {lost[-1]}; the tap sent "
+        f"{len(emitted)} of them; target log: {loaded.log[-2000:]}"
+    )
     assert len(stored) == len(want)
     bench.check(
         {"instantaneous_flow": expected.flows(expected.fake_state(last), sorted(want))},
