@@ -87,21 +87,27 @@ def migrate_once(meltano: str, env: Mapping[str, str], root: Path, lock_dir: Pat
     with _lock(lock_dir / "run-etl-database.lock"):
         if ready.exists():
             return ""
-        done = subprocess.run(  # noqa: S603 (the project's meltano)
-            [meltano, "upgrade", "database"],
-            cwd=root,
-            env=dict(env),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if done.returncode != 0:
-            found = diagnose(uri)
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            return found or f"`meltano upgrade database` failed: {last[-300:]}"
+        failed = _meltano(meltano, ["upgrade", "database"], env, root)
+        if failed:
+            return diagnose(uri) or f"`meltano upgrade database` failed: {failed}"
         ready.touch()
     return ""
+
+
+def _meltano(meltano: str, args: list[str], env: Mapping[str, str], root: Path) -> str:
+    """Run a meltano command of the project; '' when it succeeded, else its last line."""
+    done = subprocess.run(  # noqa: S603 (the project's meltano)
+        [meltano, *args],
+        cwd=root,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode == 0:
+        return ""
+    return (done.stderr.strip().splitlines() or ["no output"])[-1][-300:]
 
 
 def state_backend(env: Mapping[str, str], meltano_yml: Mapping[str, t.Any]) -> str:
@@ -133,18 +139,8 @@ def reset_state(  # noqa: PLR0913
     elif backend.startswith("file://"):
         old = _delete_file(Path(urllib.parse.urlsplit(backend).path) / state_id / "state.json")
     else:
-        done = subprocess.run(  # noqa: S603 (the project's meltano)
-            [meltano, "state", "clear", "--force", state_id],
-            cwd=root,
-            env=dict(env),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            return f"could not clear the state of {state_id} in {backend}: {last[-300:]}"
+        if failed := _meltano(meltano, ["state", "clear", "--force", state_id], env, root):
+            return f"could not clear the state of {state_id} in {backend}: {failed}"
         return f"the state of {state_id} is cleared; the next run starts from start_date"
     if old is None:
         return f"{state_id} has no state to reset"
