@@ -38,7 +38,6 @@ if t.TYPE_CHECKING:
 OK, FAILED, STOPPED, SKIPPED = "ok", "failed", "stopped", "skipped"
 SOURCE = "run-etl"
 """How the runner names itself in its lines."""
-LEVEL_VARIABLES = ("TAP_NATIONALGAS_LOGLEVEL", "TARGET_INFLUXDB_LOGLEVEL")
 
 
 def env_file_of(environ: Mapping[str, str], root: Path = ROOT) -> Path:
@@ -241,11 +240,11 @@ class JobRun:
             raise Failure(problem)
         if problem := systemdb.diagnose(systemdb.database_uri(self.env, self.root)):
             raise Failure(problem)
-        level = self.options.log_level
-        quiet = dict.fromkeys(LEVEL_VARIABLES, "WARNING") if level == "warning" else {}
-        if level == "debug":
-            quiet = dict.fromkeys(LEVEL_VARIABLES, "DEBUG")
-        return {**quiet, **self.env, **checked.environ}
+        # The SDK's log level of a plugin (``<PLUGIN>_LOGLEVEL``) sets its METRIC lines' level.
+        levels = {"warning": "WARNING", "debug": "DEBUG"}.get(self.options.log_level)
+        variables = [f"{p.executable.upper().replace('-', '_')}_LOGLEVEL" for p in self.job.plugins]
+        plugin_levels = dict.fromkeys(variables, levels) if levels else {}
+        return {**plugin_levels, **self.env, **checked.environ}
 
     def _meltano_run(self, environ: dict[str, str], lock: int) -> int:
         """``meltano run`` in a process group of its own; its lines read as they come.
