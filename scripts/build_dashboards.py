@@ -354,6 +354,7 @@ def pipeline_health() -> dict[str, t.Any]:
             "options": {
                 "ok": {"color": "green", "index": 0, "text": "ok"},
                 "failed": {"color": "red", "index": 1, "text": "failed"},
+                "stopped": {"color": "red", "index": 2, "text": "stopped"},
             },
         }
     ]
