@@ -56,9 +56,10 @@ class Plugin:
         settings = self.inherited("settings") or []
         return {str(s["name"]): str(s.get("kind", "string")) for s in settings}
 
-    def env_prefixes(self) -> list[str]:
-        """The prefixes of the variables Meltano reads for this plugin's settings, own first."""
-        return [p.name.upper().replace("-", "_") + "_" for p in self.lineage]
+    @property
+    def env_prefix(self) -> str:
+        """The prefix of the variables Meltano reads for this plugin's own settings."""
+        return self.name.upper().replace("-", "_") + "_"
 
     @cached_property
     def schema(self) -> dict[str, t.Any]:

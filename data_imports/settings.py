@@ -99,7 +99,7 @@ def find(
 ) -> Found | None:
     """Where Meltano takes a setting's value from, along the plugin's lineage."""
     for member in plugin.lineage:
-        variable = member.env_prefixes()[0] + name.upper()
+        variable = member.env_prefix + name.upper()
         if env.get(variable):
             return Found(env[variable], variable, variable, member.name)
         layers = (
@@ -108,19 +108,18 @@ def find(
         )
         for layer in layers:
             if name in layer:
-                found = _expanded(layer[name], env, project)
-                return Found(found.value, found.where, None, member.name) if found else None
+                return _expanded(layer[name], env, project, member.name)
     return None
 
 
-def _expanded(value: object, env: Mapping[str, str], project: Project) -> Found | None:
+def _expanded(value: object, env: Mapping[str, str], project: Project, owner: str) -> Found | None:
     """A meltano.yml value with its ``${VARIABLE}``s filled in; None when that leaves nothing."""
     names = _VARIABLE.findall(value) if isinstance(value, str) else []
     if not names:
-        return Found(value, "meltano.yml")
+        return Found(value, "meltano.yml", owner=owner)
     known = {"MELTANO_PROJECT_ROOT": str(project.root), **env}
     text = _VARIABLE.sub(lambda m: known.get(m.group(1), ""), t.cast("str", value))
-    return Found(text, ", ".join(names), None) if text else None
+    return Found(text, ", ".join(names), owner=owner) if text else None
 
 
 def read(value: object, schema: Mapping[str, t.Any], kind: str, *, from_text: bool) -> t.Any:  # noqa: ANN401
