@@ -14,7 +14,7 @@ ruff format --check .
 
 step "mypy"
 mypy plugins/target-influxdb/target_influxdb plugins/tap-nationalgas/tap_nationalgas \
-  data_imports testkit benchmarks scripts/*.py test_setup.py scheduler.py
+  data_imports testkit benchmarks scripts/*.py deploy/*.py test_setup.py scheduler.py
 
 step "hadolint Dockerfile"
 hadolint Dockerfile
