@@ -144,8 +144,9 @@ def why(exc: Exception, location: Location) -> str:  # noqa: PLR0911 (one return
             )
         return f"S3 answered {status} {code}".rstrip()
     if isinstance(exc, botocore.exceptions.EndpointConnectionError):
+        url = urllib.parse.urlsplit(str(exc.kwargs.get("endpoint_url") or ""))
         return (
-            f"S3 at {exc.kwargs.get('endpoint_url')} cannot be reached: check the network, or "
+            f"S3 at {url.scheme}://{url.netloc} cannot be reached: check the network, or "
             "AWS_ENDPOINT_URL_S3"
         )
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
