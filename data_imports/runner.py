@@ -27,7 +27,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from data_imports import events, health, settings, systemdb
+from data_imports import events, health, s3state, settings, systemdb
 from data_imports.options import OptionError, Options
 from data_imports.project import ROOT, Job, Project, ProjectError
 from data_imports.runlog import RunLog
@@ -201,9 +201,12 @@ class JobRun:
             self.say(f"starting {self.job_name}")
             try:
                 environ = self._prepare()
-                code = self._meltano_run(environ, lock.fileno())
+                with self._leases():
+                    code = self._meltano_run(environ, lock.fileno())
             except Failure as exc:
                 return self._finish(FAILED, str(exc))
+            except s3state.Held as exc:
+                return self._finish(SKIPPED, str(exc))
             return self._conclude(code)
 
     def _keep_private(self) -> None:
@@ -245,6 +248,23 @@ class JobRun:
         variables = [f"{p.executable.upper().replace('-', '_')}_LOGLEVEL" for p in self.job.plugins]
         plugin_levels = dict.fromkeys(variables, levels) if levels else {}
         return {**plugin_levels, **self.env, **checked.environ}
+
+    @contextlib.contextmanager
+    def _leases(self) -> t.Iterator[None]:
+        """Hold the job's states in S3 for the run, so that no other host runs it meanwhile."""
+        assert self.project  # noqa: S101 (set by run)
+        try:
+            with s3state.leases(
+                self._state_backend(),
+                self._state_id_list(),
+                self.job_name,
+                env=self.env,
+                meltano_yml=self.project.data,
+                on_lost=lambda problem: self.say(problem, logging.WARNING),
+            ):
+                yield
+        except s3state.Unusable as exc:
+            raise Failure(str(exc)) from None
 
     def _meltano_run(self, environ: dict[str, str], lock: int) -> int:
         """``meltano run`` in a process group of its own; its lines read as they come.
@@ -344,9 +364,14 @@ class JobRun:
         return ""
 
     def _state_cause(self) -> str:
-        """Meltano could not read the job's state."""
+        """Meltano could not read the job's state: S3 refused it, or the state is not JSON."""
+        assert self.project  # noqa: S101 (set by run)
         for event in self.errors:
             if "state_backend" in event.fields:
+                for state_id in self._state_id_list():
+                    backend, data = self._state_backend(), self.project.data
+                    if problem := s3state.probe(backend, state_id, self.env, data):
+                        return problem
                 return (
                     f"the state of {self._state_ids()} cannot be read ({event.message}): reset "
                     f"it with ./run-etl.sh --reset-state {self.job_name} (the next run starts "
@@ -369,10 +394,17 @@ class JobRun:
         return task.loader.name if kind == "loaders" else task.extractor.name
 
     def _state_ids(self) -> str:
+        return ", ".join(self._state_id_list())
+
+    def _state_id_list(self) -> list[str]:
         assert self.job  # noqa: S101 (set by run)
         assert self.project  # noqa: S101
         environment = self.project.environment(self.env)
-        return ", ".join(task.state_id(environment) for task in self.job.tasks)
+        return [task.state_id(environment) for task in self.job.tasks]
+
+    def _state_backend(self) -> str:
+        assert self.project  # noqa: S101 (set by run)
+        return systemdb.state_backend(self.env, self.project.data)
 
     def _finish(self, status: str, cause: str) -> RunResult:
         duration = time.monotonic() - self._clock

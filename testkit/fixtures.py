@@ -15,6 +15,7 @@ import pytest
 from testkit.fake_nationalgas import FakeNationalGasProcess
 from testkit.influx import LocalInfluxDB, RemoteInfluxDB2, influxdb_from_env
 from testkit.processes import REPO_ROOT
+from testkit.s3 import LocalS3
 
 MELTANO = str(Path(sys.executable).parent / "meltano")
 PUBLICATION_IDS = ["PUBOB637", "PUBOB603", "PUBOB693"]
@@ -68,6 +69,24 @@ def target_config(influxdb: LocalInfluxDB | RemoteInfluxDB2, bucket: str) -> dic
         "max_retry_delay": 2,
         "timeout": 10,
     }
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3]:
+    """A local S3-compatible server (moto's) for the whole test session."""
+    server = LocalS3(tmp_path_factory.mktemp("s3")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: LocalS3) -> str:
+    """A new, empty bucket of the local S3 server for one test."""
+    name = f"state-{uuid.uuid4().hex[:12]}"
+    s3_server.create_bucket(name)
+    return name
 
 
 FAKE_NOW = "2026-03-29T09:00:00+01:00"
