@@ -286,9 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted[ROOT / "deploy" / "variables.json"] = variables_json()
     meltano_yml = ROOT / "meltano.yml"
     wanted[meltano_yml] = synced_meltano_yml(meltano_yml.read_text())
-    stale = [
-        path for path, text in wanted.items() if not path.exists() or path.read_text() != text
-    ]
+    stale = [path for path, text in wanted.items() if not path.exists() or path.read_text() != text]
     if args.check:
         for path in stale:
             print(f"{path.relative_to(ROOT)} differs from the plugins' settings: run {__file__}")
