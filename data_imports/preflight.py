@@ -55,10 +55,7 @@ def problems(env: Mapping[str, str]) -> list[str]:
                 "own in .env (or the GitHub environment)"
             )
         elif variable.name in REQUIRED and not value.strip():
-            found.append(
-                f"{variable.name} is empty: set it in .env (or the GitHub environment); "
-                f"{variable.description}"
-            )
+            found.append(f"{variable.name} is empty: set it in .env (or the GitHub environment)")
         elif len(value) < MIN_PASSWORD.get(variable.name, 0):
             found.append(
                 f"{variable.name} is shorter than {MIN_PASSWORD[variable.name]} characters, "

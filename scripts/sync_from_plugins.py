@@ -219,7 +219,7 @@ def production_table() -> str:
 
     pipeline, stack = _variables()
     rows = ["| variable | set as | shapes | meaning |", "|---|---|---|---|"]
-    for shape, variables in (("both", pipeline), ("`stack`", stack)):
+    for shape, variables in (("`pipeline`, `stack`", pipeline), ("`stack`", stack)):
         for v in variables:
             where = "secret" if v.secret else "variable"
             shapes = "`pipeline`" if v.name in STACK_PROVIDED else shape
