@@ -43,8 +43,9 @@ IMAGE = "data-imports:smoke"
 PREVIOUS = "data-imports:smoke-previous"
 BASE_PACKAGES = "python3,python3-venv,python3-pip,python-is-python3,ca-certificates,passwd"
 INFLUX_STAND_IN = "influxdb:2.7"
-HARDENED = ("--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL")  # noqa: S108 (the container's)
-HARDENED += ("--security-opt", "no-new-privileges:true")
+# the container's own /tmp, on a tmpfs
+HARDENED = ("--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL")  # noqa: S108
+HARDENED_OPTIONS = (*HARDENED, "--security-opt", "no-new-privileges:true")
 
 
 def say(message: str) -> None:
@@ -219,7 +220,7 @@ def env_file(
 def check_run(engine: Engine, influxdb: LocalInfluxDB, envs: Path) -> None:
     """``run`` loads points into InfluxDB."""
     result = engine.docker(
-        "run", "--rm", *HARDENED, "--network", "host", "--env-file", str(envs), IMAGE, "run"
+        "run", "--rm", *HARDENED_OPTIONS, "--network", "host", "--env-file", str(envs), IMAGE, "run"
     )
     count = len(influxdb.points("smoke_run", "gas_quality"))
     if count != 12:
@@ -264,7 +265,7 @@ def check_check(engine: Engine, envs: Path, token: str) -> None:
     result = engine.docker(
         "run",
         "--rm",
-        *HARDENED,
+        *HARDENED_OPTIONS,
         "--network",
         "host",
         "--env-file",
