@@ -79,6 +79,8 @@ def main(args: list[str]) -> int:
     with record.open("a") as out:
         out.write(json.dumps(args) + "\n")
     if os.environ.get("FAIL"):
+        error = "Error: could not write auth with provided arguments: 401 Unauthorized"
+        print(error, file=sys.stderr)  # noqa: T201
         return 1
     if args[:2] == ["auth", "create"] and "--json" in args:
         created = auth_create(args)
