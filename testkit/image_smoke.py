@@ -54,11 +54,11 @@ def say(message: str) -> None:
 
 
 def base_image() -> str:
-    """The ``FROM`` image of the Dockerfile."""
-    match = re.search(r"^FROM\s+(\S+)", (REPO_ROOT / "Dockerfile").read_text(), re.MULTILINE)
-    if not match:
+    """The ``FROM`` image of the Dockerfile's last stage (the image built)."""
+    found = re.findall(r"^FROM\s+(\S+)", (REPO_ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    if not found:
         raise RuntimeError("Dockerfile has no FROM line")
-    return match.group(1)
+    return str(found[-1])
 
 
 def debian_mirror() -> str:
