@@ -1,5 +1,9 @@
 # data-imports: the Meltano project with both plugins, run by its own scheduler.
 # Build: docker build -t data-imports .      Run: see docker-entrypoint.sh and README.md.
+
+# The influx CLI (InfluxDB 2.x), for the backup service's `influx backup`.
+FROM influxdb:2.7 AS influx-cli
+
 FROM python:3.11.14-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,12 +19,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TARGET_INFLUXDB_OUTPUT_PATH=/data/output \
     DATA_IMPORTS_LOG_DIR=/data/logs \
     DATA_IMPORTS_LOCK_DIR=/data/locks \
-    DATA_IMPORTS_HEALTH_DIR=/data/health
+    DATA_IMPORTS_HEALTH_DIR=/data/health \
+    XDG_STATE_HOME=/tmp/state \
+    XDG_CACHE_HOME=/tmp/cache
 
+COPY --from=influx-cli /usr/local/bin/influx /usr/local/bin/influx
+
+# The app user owns only what it writes: /data (state, logs) and the mount points of the compose
+# stack's volumes. The code (/project) and the installed environments belong to root.
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app app \
-    && mkdir -p /project /data \
-    && chown app:app /project /data \
+    && mkdir -p /project \
+    && install -d -o 10001 -g 10001 /data /backups /stack/grafana-alerting /stack/influxdb-init \
     && python -m venv /opt/venv
 
 # Meltano and every pinned dependency first: this layer changes only with requirements.txt.
@@ -32,22 +42,25 @@ WORKDIR /project
 # The plugins' metadata before their source: the editable installs (in /opt/venv, for the
 # runner, and the plugin environments `meltano install` builds) are not invalidated by a change
 # of code alone.
-COPY --chown=10001:10001 meltano.yml requirements.txt ./
-COPY --chown=10001:10001 plugins/tap-nationalgas/pyproject.toml plugins/tap-nationalgas/README.md plugins/tap-nationalgas/
-COPY --chown=10001:10001 plugins/target-influxdb/pyproject.toml plugins/target-influxdb/README.md plugins/target-influxdb/
-RUN install -d -o 10001 -g 10001 plugins/tap-nationalgas/tap_nationalgas plugins/target-influxdb/target_influxdb \
-    && install -o 10001 -g 10001 /dev/null plugins/tap-nationalgas/tap_nationalgas/__init__.py \
-    && install -o 10001 -g 10001 /dev/null plugins/target-influxdb/target_influxdb/__init__.py \
+COPY meltano.yml requirements.txt ./
+COPY plugins/tap-nationalgas/pyproject.toml plugins/tap-nationalgas/README.md plugins/tap-nationalgas/
+COPY plugins/target-influxdb/pyproject.toml plugins/target-influxdb/README.md plugins/target-influxdb/
+RUN mkdir -p plugins/tap-nationalgas/tap_nationalgas plugins/target-influxdb/target_influxdb \
+    && touch plugins/tap-nationalgas/tap_nationalgas/__init__.py \
+        plugins/target-influxdb/target_influxdb/__init__.py \
     && pip install --no-cache-dir --no-deps -e plugins/tap-nationalgas -e plugins/target-influxdb \
     && find plugins -name '*.egg-info' -prune -exec rm -rf {} +
 
-USER 10001:10001
+# Meltano writes each run's plugin configuration (it holds the token) to .meltano/run: a link to
+# /tmp, the one place besides /data the app user may write (a tmpfs under compose).
 RUN MELTANO_DATABASE_URI=sqlite:////tmp/build-meltano.db meltano install \
-    && rm -rf /home/app/.cache /tmp/build-meltano.db
+    && rm -rf /root/.cache /tmp/build-meltano.db /tmp/state /tmp/cache .meltano/run \
+    && ln -s /tmp/meltano-run .meltano/run
 
-COPY --chown=10001:10001 . .
+COPY . .
 
 ENV MELTANO_PROJECT_READONLY=1
+USER 10001:10001
 VOLUME ["/data"]
 HEALTHCHECK --interval=60s --timeout=15s --start-period=60s --retries=3 \
     CMD ["python", "/project/scheduler.py", "health"]

@@ -20,7 +20,7 @@ step "hadolint Dockerfile"
 hadolint Dockerfile
 
 step "shellcheck"
-shellcheck setup.sh run-etl.sh docker-entrypoint.sh deploy/*.sh scripts/*.sh .ci/run
+shellcheck setup.sh run-etl.sh docker-entrypoint.sh influxdb/*.sh deploy/*.sh scripts/*.sh .ci/run
 
 step "docker compose config"
 docker-compose --env-file .env.example --file docker-compose.yml config --quiet

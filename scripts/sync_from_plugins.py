@@ -13,6 +13,12 @@ From each plugin's own settings (``config_jsonschema``), it writes:
 From the runner's own variables (``data_imports.options.OPTIONS``), it writes their table in the
 top-level README (between ``<!-- runner:start -->`` and ``<!-- runner:end -->``).
 
+From the list of every variable an operator sets (``data_imports.variables``), it writes the
+``environment:`` lists of ``docker-compose.yml`` (between ``<!-- pipeline-variables:start -->``
+and ``...:end -->``, and the same for ``stack-variables``), ``deploy/variables.json`` (what the
+deploy writes to the host) and the README's table of settings for production (between
+``<!-- production:start -->`` and ``<!-- production:end -->``).
+
 Run ``.venv/bin/python scripts/sync_from_plugins.py`` after changing a stream or a setting;
 ``--check`` (what the tests run) exits 1 and names the files that differ.
 """
@@ -21,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
+import re
 import subprocess
 import sys
 import typing as t
@@ -33,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ("<!-- settings:start -->", "<!-- settings:end -->")
 STREAMS = ("<!-- streams:start -->", "<!-- streams:end -->")
 RUNNER = ("<!-- runner:start -->", "<!-- runner:end -->")
+PRODUCTION = ("<!-- production:start -->", "<!-- production:end -->")
+COMPOSE_LISTS = ("pipeline-variables", "stack-variables")
 # Meltano 4.4's `decimal` kind fails on a value from an environment variable, so settings that
 # the plugins take as numbers are whole seconds in meltano.yml; the plugins accept fractions.
 KINDS = {"string": "string", "integer": "integer", "number": "integer", "boolean": "boolean"}
@@ -121,6 +131,103 @@ def runner_table() -> str:
     return "\n".join(rows)
 
 
+def _variables() -> tuple[list[t.Any], list[t.Any]]:
+    """The pipeline's and the stack's variables (``data_imports.variables``)."""
+    sys.path.insert(0, str(ROOT))
+    from data_imports.variables import pipeline_variables, stack_variables  # noqa: PLC0415
+
+    return pipeline_variables(ROOT), stack_variables()
+
+
+def image_variables(dockerfile: str) -> set[str]:
+    """The variables the image sets (its paths): compose leaves them to the image."""
+    names: set[str] = set()
+    for instruction in re.findall(r"^ENV\s+((?:.*\\\n)*.*)$", dockerfile, re.MULTILINE):
+        names |= set(re.findall(r"(?:^|\s)([A-Z_][A-Z0-9_]*)=", instruction))
+    return names
+
+
+def synced_compose(text: str, dockerfile: str) -> str:
+    """docker-compose.yml with each generated ``environment:`` list written.
+
+    A list holds every variable of its kind by name, less the ones its service sets itself (or
+    reads from a ``NAME_FILE``), the image's own and the ones the stack provides.
+    """
+    sys.path.insert(0, str(ROOT))
+    from data_imports.variables import STACK_PROVIDED  # noqa: PLC0415
+
+    pipeline, stack = _variables()
+    kinds = {"pipeline-variables": pipeline, "stack-variables": stack}
+    lines = text.splitlines(keepends=True)
+    own = _set_by_service(lines)
+    out: list[str] = []
+    service, skipping = "", False
+    for line in lines:
+        found = re.match(r"^  ([a-z][a-z0-9-]*):\s*$", line)
+        service = found.group(1) if found else service
+        marker = re.search(r"<!-- ([a-z-]+):(start|end) -->", line)
+        if marker and marker.group(1) in kinds and marker.group(2) == "end":
+            skipping = False
+        if skipping:
+            continue
+        out.append(line)
+        if marker and marker.group(1) in kinds and marker.group(2) == "start":
+            skipping = True
+            indent = line[: len(line) - len(line.lstrip())]
+            left_out = own.get(service, set()) | image_variables(dockerfile) | STACK_PROVIDED
+            out += [
+                f"{indent}- {v.name}\n" for v in kinds[marker.group(1)] if v.name not in left_out
+            ]
+    return "".join(out)
+
+
+def _set_by_service(lines: list[str]) -> dict[str, set[str]]:
+    """Per service, the variables its ``environment:`` sets outside the generated lists."""
+    own: dict[str, set[str]] = {}
+    service, generated = "", False
+    for line in lines:
+        found = re.match(r"^  ([a-z][a-z0-9-]*):\s*$", line)
+        service = found.group(1) if found else service
+        marker = re.search(r"<!-- ([a-z-]+):(start|end) -->", line)
+        if marker and marker.group(1) in COMPOSE_LISTS:
+            generated = marker.group(2) == "start"
+            continue
+        entry = re.match(r"^\s+- ([A-Z_][A-Z0-9_]*)(=|$)", line) or re.match(
+            r"^      ([A-Z_][A-Z0-9_]*):", line
+        )
+        if entry and not generated:
+            name = entry.group(1)
+            own.setdefault(service, set()).update({name, name.removesuffix("_FILE")})
+    return own
+
+
+def variables_json() -> str:
+    """deploy/variables.json: every variable, its shape and whether it is a secret."""
+    pipeline, stack = _variables()
+    entries = [
+        {"name": v.name, "secret": v.secret, "shape": shape}
+        for shape, variables in (("pipeline", pipeline), ("stack", stack))
+        for v in variables
+    ]
+    return json.dumps(entries, indent=2) + "\n"
+
+
+def production_table() -> str:
+    """The README's table of what to set for production."""
+    sys.path.insert(0, str(ROOT))
+    from data_imports.variables import STACK_PROVIDED  # noqa: PLC0415
+
+    pipeline, stack = _variables()
+    rows = ["| variable | set as | shapes | meaning |", "|---|---|---|---|"]
+    for shape, variables in (("`pipeline`, `stack`", pipeline), ("`stack`", stack)):
+        for v in variables:
+            where = "secret" if v.secret else "variable"
+            shapes = "`pipeline`" if v.name in STACK_PROVIDED else shape
+            text = v.description.replace("|", "\\|").replace("\n", " ")
+            rows.append(f"| `{v.name}` | {where} | {shapes} | {text} |")
+    return "\n".join(rows)
+
+
 def meltano_settings(plugin: Plugin) -> list[dict[str, t.Any]]:
     """The ``settings:`` entries of a plugin in meltano.yml, from its schema."""
     entries = []
@@ -173,9 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     wanted[tap_readme] = with_table(wanted[tap_readme], streams_table(), STREAMS)
     readme = ROOT / "README.md"
     wanted[readme] = with_table(readme.read_text(), runner_table(), RUNNER)
+    wanted[readme] = with_table(wanted[readme], production_table(), PRODUCTION)
+    compose = ROOT / "docker-compose.yml"
+    wanted[compose] = synced_compose(compose.read_text(), (ROOT / "Dockerfile").read_text())
+    wanted[ROOT / "deploy" / "variables.json"] = variables_json()
     meltano_yml = ROOT / "meltano.yml"
     wanted[meltano_yml] = synced_meltano_yml(meltano_yml.read_text())
-    stale = [path for path, text in wanted.items() if path.read_text() != text]
+    stale = [path for path, text in wanted.items() if not path.exists() or path.read_text() != text]
     if args.check:
         for path in stale:
             print(f"{path.relative_to(ROOT)} differs from the plugins' settings: run {__file__}")

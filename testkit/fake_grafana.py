@@ -12,12 +12,15 @@ import json
 import threading
 import typing as t
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from string import Template
 
 import yaml
 
 from testkit.processes import REPO_ROOT
 
 if t.TYPE_CHECKING:
+    from pathlib import Path
+
     from testkit.influx import LocalInfluxDB, RemoteInfluxDB2
 
 GRAFANA = REPO_ROOT / "grafana"
@@ -34,15 +37,26 @@ class FakeGrafana:
     As in Grafana, ``/api/health`` needs no login and every other call does.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (the test's knobs, keyword-only)
         self,
         engine: LocalInfluxDB | RemoteInfluxDB2,
         bucket: str,
         password: str,
+        *,
         missing: frozenset[str] = frozenset(),
+        alerting: Path = GRAFANA / "provisioning" / "alerting",
+        environ: t.Mapping[str, str] | None = None,
     ) -> None:
-        """Start serving; ``missing`` names dashboard uids it pretends not to have."""
+        """Start serving; ``missing`` names dashboard uids it pretends not to have.
+
+        ``alerting`` is the folder of alerting provisioning files it applies, with the
+        ``${VARIABLE}``s in them filled in from ``environ``, as Grafana does from its environment.
+        """
         self.engine, self.bucket, self.missing = engine, bucket, missing
+        self.alerting = [
+            yaml.safe_load(Template(path.read_text()).safe_substitute(environ or {}))
+            for path in sorted(alerting.glob("*.yaml"))
+        ]
         self.auth = "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()
         self.boards = {
             board["uid"]: board
@@ -70,11 +84,21 @@ class FakeGrafana:
             return 200, {"status": "OK", "message": "datasource is working. 5 measurements found"}
         if path == "/api/v1/provisioning/alert-rules":
             return 200, [
-                rule
-                for f in sorted((GRAFANA / "provisioning" / "alerting").glob("*.yaml"))
-                for group in yaml.safe_load(f.read_text())["groups"]
+                {**rule, "folder": group["folder"]}
+                for f in self.alerting
+                for group in f.get("groups", [])
                 for rule in group["rules"]
             ]
+        if path == "/api/v1/provisioning/contact-points":
+            return 200, [
+                {**receiver, "name": point["name"]}
+                for f in self.alerting
+                for point in f.get("contactPoints", [])
+                for receiver in point["receivers"]
+            ]
+        if path == "/api/v1/provisioning/policies":
+            trees = [tree for f in self.alerting for tree in f.get("policies", [])]
+            return 200, trees[-1] if trees else {"receiver": "grafana-default-email"}
         if path.startswith("/api/dashboards/uid/"):
             uid = path.rsplit("/", 1)[1]
             if uid in self.missing or uid not in self.boards:

@@ -1,14 +1,18 @@
 """Smoke test of the real image, on a Debian machine that cannot reach Docker Hub.
 
 Starts Debian's Docker engine with no bridge network and without touching the host's firewall
-or forwarding, builds a stand-in for the ``python`` base image with debootstrap, builds the
-project's image from the unchanged Dockerfile, and runs it with ``--network host`` against the
-local fake National Gas API and a real InfluxDB engine on loopback:
+or forwarding, builds a stand-in for the ``python`` base image with debootstrap and one for
+``influxdb:2.7`` (the image's ``influx`` CLI comes from it; the stand-in holds a script at the
+same path), builds the project's image from the unchanged Dockerfile, and runs it with
+``--network host`` against the local fake National Gas API and a real InfluxDB engine on loopback:
 
-1. ``run`` loads points; 2. ``check`` passes; 3. a missing variable is named and any other command
-(``meltano state list``) runs as given; 4. ``schedule`` with a one-minute test schedule runs the
-job, reports healthy and stops gracefully; 5. ``deploy/run-on-host.sh`` deploys the image,
-waits until it is healthy, and ``--rollback`` brings back the previous one.
+0. the app user cannot write the code (``touch /project/meltano.yml`` fails) and ``influx`` is on
+the PATH; 1. ``run`` loads points, in a read-only container with no capabilities and
+``no-new-privileges``; 2. ``check`` passes with the token read from ``INFLUXDB_TOKEN_FILE``; 3. a
+missing variable is named and any other command (``meltano state list``) runs as given;
+4. ``schedule`` with a one-minute test schedule runs the job, reports healthy and stops
+gracefully; 5. ``deploy/run-on-host.sh`` deploys the image, waits until it is healthy, and
+``--rollback`` brings back the previous one.
 
 Everything it starts is stopped and its images are removed. Needs root and the apt packages
 ``docker.io`` and ``debootstrap`` (``--install`` installs them).
@@ -38,6 +42,10 @@ DOCKER = "/usr/bin/docker"  # Debian's client: BuildKit built in, no buildx plug
 IMAGE = "data-imports:smoke"
 PREVIOUS = "data-imports:smoke-previous"
 BASE_PACKAGES = "python3,python3-venv,python3-pip,python-is-python3,ca-certificates,passwd"
+INFLUX_STAND_IN = "influxdb:2.7"
+# the container's own /tmp, on a tmpfs
+HARDENED = ("--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL")  # noqa: S108
+HARDENED_OPTIONS = (*HARDENED, "--security-opt", "no-new-privileges:true")
 
 
 def say(message: str) -> None:
@@ -46,11 +54,11 @@ def say(message: str) -> None:
 
 
 def base_image() -> str:
-    """The ``FROM`` image of the Dockerfile."""
-    match = re.search(r"^FROM\s+(\S+)", (REPO_ROOT / "Dockerfile").read_text(), re.MULTILINE)
-    if not match:
+    """The ``FROM`` image of the Dockerfile's last stage (the image built)."""
+    found = re.findall(r"^FROM\s+(\S+)", (REPO_ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    if not found:
         raise RuntimeError("Dockerfile has no FROM line")
-    return match.group(1)
+    return str(found[-1])
 
 
 def debian_mirror() -> str:
@@ -166,6 +174,28 @@ def build_base(engine: Engine, tag: str) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
+def build_influx_stand_in(engine: Engine, base: str) -> None:
+    """``influxdb:2.7`` with an ``influx`` script where the real image has its CLI."""
+    context = engine.scratch / "influx-stand-in"
+    context.mkdir()
+    (context / "influx").write_text('#!/bin/sh\necho "influx stand-in: $*"\n')
+    (context / "influx").chmod(0o755)
+    (context / "Dockerfile").write_text(f"FROM {base}\nCOPY influx /usr/local/bin/influx\n")
+    engine.docker("build", "--tag", INFLUX_STAND_IN, str(context))
+
+
+def check_code_is_read_only(engine: Engine) -> None:
+    """The app user cannot change the project or the installed code; ``influx`` is there."""
+    for path in ("/project/meltano.yml", "/project/.meltano/x", "/opt/venv/x"):
+        touched = engine.docker("run", "--rm", IMAGE, "touch", path, check=False)
+        if touched.returncode == 0 or "Permission denied" not in touched.stderr:
+            raise RuntimeError(f"touch {path} as the app user: exit {touched.returncode}")
+    found = engine.docker("run", "--rm", IMAGE, "sh", "-c", "command -v influx && influx version")
+    if found.stdout.split()[:1] != ["/usr/local/bin/influx"]:
+        raise RuntimeError(f"influx is not on the PATH: {found.stdout!r}")
+    say("code: `touch /project/meltano.yml` refused for the app user; influx on the PATH")
+
+
 def env_file(
     path: Path, influxdb: LocalInfluxDB, bucket: str, fake: FakeNationalGasProcess
 ) -> Path:
@@ -190,7 +220,7 @@ def env_file(
 def check_run(engine: Engine, influxdb: LocalInfluxDB, envs: Path) -> None:
     """``run`` loads points into InfluxDB."""
     result = engine.docker(
-        "run", "--rm", "--network", "host", "--env-file", str(envs), IMAGE, "run"
+        "run", "--rm", *HARDENED_OPTIONS, "--network", "host", "--env-file", str(envs), IMAGE, "run"
     )
     count = len(influxdb.points("smoke_run", "gas_quality"))
     if count != 12:
@@ -198,7 +228,7 @@ def check_run(engine: Engine, influxdb: LocalInfluxDB, envs: Path) -> None:
             f"run stored {count} gas_quality points, 12 expected:\n{result.stdout[-2000:]}"
         )
     say(
-        f"run: exit 0, {count} gas_quality points, "
+        f"run (read-only, no capabilities): exit 0, {count} gas_quality points, "
         f"{len(influxdb.points('smoke_run', 'instantaneous_flow'))} instantaneous_flow points"
     )
 
@@ -227,12 +257,29 @@ def check_routes(engine: Engine, envs: Path) -> None:
     say(f"routes: missing variables named (exit 2); `meltano state list` ran: {listed}")
 
 
-def check_check(engine: Engine, envs: Path) -> None:
-    """``check`` passes."""
+def check_check(engine: Engine, envs: Path, token: str) -> None:
+    """``check`` passes, with the token read from a file."""
+    token_file = engine.scratch / "token"
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o644)
     result = engine.docker(
-        "run", "--rm", "--network", "host", "--env-file", str(envs), IMAGE, "check"
+        "run",
+        "--rm",
+        *HARDENED_OPTIONS,
+        "--network",
+        "host",
+        "--env-file",
+        str(envs),
+        "--env",
+        "INFLUXDB_TOKEN=",
+        "--env",
+        "INFLUXDB_TOKEN_FILE=/run/influxdb/token",
+        "--volume",
+        f"{token_file}:/run/influxdb/token:ro",
+        IMAGE,
+        "check",
     )
-    say("check: exit 0\n" + result.stdout.strip())
+    say("check (token from INFLUXDB_TOKEN_FILE): exit 0\n" + result.stdout.strip())
 
 
 def check_schedule(engine: Engine, influxdb: LocalInfluxDB, envs: Path) -> None:
@@ -365,16 +412,18 @@ def main() -> int:
         say("dockerd started (no bridge, no iptables, no forwarding)")
         build_base(engine, base_image())
         say(f"stand-in {base_image()} built with debootstrap ({time.monotonic() - started:.0f}s)")
+        build_influx_stand_in(engine, base_image())
         engine.docker("build", "--network", "host", "--tag", IMAGE, str(REPO_ROOT))
         say(
             f"image {IMAGE} built from the unchanged Dockerfile ({time.monotonic() - started:.0f}s)"
         )
+        check_code_is_read_only(engine)
         influxdb = LocalInfluxDB(scratch / "influxdb").start()
         fake = FakeNationalGasProcess(now=FAKE_NOW)
         for bucket in ("smoke_run", "smoke_schedule", "smoke_deploy"):
             influxdb.create_bucket(bucket)
         check_run(engine, influxdb, env_file(scratch / "run.env", influxdb, "smoke_run", fake))
-        check_check(engine, scratch / "run.env")
+        check_check(engine, scratch / "run.env", influxdb.token)
         check_routes(engine, scratch / "run.env")
         check_schedule(
             engine, influxdb, env_file(scratch / "schedule.env", influxdb, "smoke_schedule", fake)
@@ -388,7 +437,9 @@ def main() -> int:
         if influxdb is not None:
             influxdb.stop()
         if engine.process:
-            engine.docker("rmi", "--force", IMAGE, PREVIOUS, base_image(), check=False)
+            engine.docker(
+                "rmi", "--force", IMAGE, PREVIOUS, INFLUX_STAND_IN, base_image(), check=False
+            )
         engine.stop()
         unmount_below(scratch)
         shutil.rmtree(scratch, ignore_errors=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from data_imports import preflight
 from testkit.fake_grafana import FakeGrafana, time_filter
 from testkit.fixtures import FAKE_NOW, FAKE_START_DATE, meltano, meltano_env
 from testkit.processes import REPO_ROOT, run_script
@@ -38,7 +39,7 @@ MEASUREMENT_OF = {
     "instantaneous_flows": "instantaneous_flow",
 }
 SECRET_KEY = re.compile(r"password|token|secret|httpHeaderValue", re.IGNORECASE)
-ENV_REFERENCE = re.compile(r"\$\{[A-Z0-9_]+(?::?[-?][^}]*)?\}")
+ENV_REFERENCE = re.compile(r"\$\{[A-Z0-9_]+(?::?[-?+][^}]*)?\}|\$__file\{/run/[^}]+\}")
 
 
 def load_yaml(path: Path) -> dict[str, t.Any]:
@@ -137,7 +138,12 @@ def test_dashboards_are_read_only_in_the_gb_gas_folder_and_open_grafana():
     grafana = compose_service("grafana")
     mounts = dict(volume.split(":")[:2] for volume in grafana["volumes"] if ":" in volume)
     assert mounts["./grafana/dashboards"] == provider["options"]["path"]
-    assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
+    for kind in ("datasources", "dashboards"):
+        assert mounts[f"./grafana/provisioning/{kind}"] == f"/etc/grafana/provisioning/{kind}"
+    # alerting: the committed rules and the contact point the preflight service writes
+    assert mounts["grafana-alerting"] == "/etc/grafana/provisioning/alerting"
+    preflight = compose_service("preflight")
+    assert "./grafana/provisioning/alerting:/stack/alert-rules:ro" in preflight["volumes"]
     home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home.startswith(provider["options"]["path"] + "/")
     assert (GRAFANA / "dashboards" / Path(home).name).is_file()
@@ -160,7 +166,10 @@ def test_grafana_service_is_pinned_private_and_waits_for_a_healthy_influxdb():
     grafana = compose_service("grafana")
     assert re.fullmatch(r"grafana/grafana-oss:1[12]\.\d+\.\d+", grafana["image"])
     assert grafana["ports"] == ["127.0.0.1:3000:3000"]
-    assert grafana["depends_on"] == {"influxdb": {"condition": "service_healthy"}}
+    assert grafana["depends_on"] == {
+        "influxdb": {"condition": "service_healthy"},
+        "preflight": {"condition": "service_completed_successfully"},
+    }
     assert "/api/health" in " ".join(grafana["healthcheck"]["test"])
     env = grafana["environment"]
     assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
@@ -174,7 +183,7 @@ def secret_values(node: object, path: str = "") -> Iterator[tuple[str, object]]:
     if isinstance(node, dict):
         for key, value in node.items():
             where = f"{path}.{key}"
-            if SECRET_KEY.search(str(key)) and not isinstance(value, (dict, list)):
+            if SECRET_KEY.search(str(key)) and not isinstance(value, (dict, list, type(None))):
                 yield where, value
             yield from secret_values(value, where)
     elif isinstance(node, list):
@@ -463,3 +472,54 @@ def test_the_ci_check_of_grafana_passes_and_names_what_is_missing(filled: Filled
         fake.stop()
     assert missing.returncode == 1
     assert "FAIL flows.json: dashboard gb-gas-flows did not load (404" in missing.stderr
+
+
+def test_a_contact_point_is_provisioned_only_when_a_destination_is_set(
+    filled: Filled, tmp_path: Path
+):
+    """The preflight's alerting folder, applied by Grafana: the GB gas alerts reach a person."""
+    env = {"GRAFANA_ALERT_EMAIL": "ops@example.com", "GF_SMTP_HOST": "smtp.example.com:587"}
+    env |= {"GRAFANA_ALERT_WEBHOOK_URL": "https://hooks.example.com/T0/B0/x"}
+    rules = PROVISIONING / "alerting"
+    preflight.write_alerting(rules, tmp_path / "set", env)
+    preflight.write_alerting(rules, tmp_path / "unset", {})
+    written = (tmp_path / "set" / preflight.CONTACT_FILE).read_text()
+    assert "ops@example.com" not in written, "Grafana fills in the address from its environment"
+    assert "hooks.example.com" not in written
+    assert set(secret_values(yaml.safe_load(written))) == set()
+
+    def applied(folder: Path) -> tuple[list[t.Any], dict[str, t.Any], list[t.Any]]:
+        fake = FakeGrafana(filled.engine, filled.bucket, "pw", alerting=folder, environ=env)
+        try:
+            return (
+                fake.answer("GET", "/api/v1/provisioning/contact-points", None)[1],
+                fake.answer("GET", "/api/v1/provisioning/policies", None)[1],
+                fake.answer("GET", "/api/v1/provisioning/alert-rules", None)[1],
+            )
+        finally:
+            fake.stop()
+
+    points, policy, rules_applied = applied(tmp_path / "set")
+    assert {(p["name"], p["type"]) for p in points} == {
+        ("GB gas alerts", "email"),
+        ("GB gas alerts", "webhook"),
+    }
+    by_type = {p["type"]: p["settings"] for p in points}
+    assert by_type["email"]["addresses"] == "ops@example.com"
+    assert by_type["webhook"]["url"] == "https://hooks.example.com/T0/B0/x"
+    folders = {rule["folder"] for rule in rules_applied}
+    assert folders == {"GB gas"}
+    route = policy["routes"][0]
+    assert route["receiver"] == "GB gas alerts"
+    assert route["object_matchers"] == [["grafana_folder", "=", "GB gas"]]
+    assert policy["receiver"] == "GB gas alerts"
+    # compose gives Grafana the variables the file names, and e-mail on once SMTP is set
+    grafana_env = compose_service("grafana")["environment"]
+    assert grafana_env["GRAFANA_ALERT_EMAIL"].startswith("${GRAFANA_ALERT_EMAIL")
+    assert grafana_env["GRAFANA_ALERT_WEBHOOK_URL"].startswith("${GRAFANA_ALERT_WEBHOOK_URL")
+    assert grafana_env["GF_SMTP_ENABLED"] == "${GF_SMTP_HOST:+true}"
+
+    points, policy, rules_applied = applied(tmp_path / "unset")
+    assert points == []
+    assert policy == {"receiver": "grafana-default-email"}
+    assert {rule["uid"] for rule in rules_applied} == {"gb-gas-no-gas-quality", "gb-gas-no-flows"}
