@@ -1,5 +1,6 @@
-"""No request that carries the token follows a redirect: a 3xx from the InfluxDB URL is a failure
-that names the redirect, and the host it points to receives nothing."""
+"""The token stays where it belongs: no request that carries it follows a redirect (a 3xx from
+the InfluxDB URL is a failure that names the redirect, and the host it points to receives
+nothing), and a token with a line break is refused at start-up without being shown."""
 
 from __future__ import annotations
 
@@ -95,3 +96,28 @@ def test_a_redirected_batch_fails_the_run_and_its_state_is_not_passed_on(tmp_pat
     assert elsewhere.received == []
     written = [r for r in redirector.received if r.path.startswith("/api/v2/write") and r.body]
     assert written  # the batch was sent to the URL configured, and to no other
+
+
+@pytest.mark.parametrize("line_break", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({}, "the `token` setting"),
+        ({"TARGET_INFLUXDB_TOKEN": TOKEN + "\n"}, "TARGET_INFLUXDB_TOKEN (the `token` setting)"),
+        ({"INFLUXDB_TOKEN": TOKEN + "\n"}, "INFLUXDB_TOKEN (the `token` setting)"),
+    ],
+)
+def test_a_token_with_a_line_break_is_refused_without_being_shown(
+    tmp_path, line_break, environ, named
+):
+    token = TOKEN + line_break
+    environ = {name: token for name in environ}
+    with Recorder() as influxdb:
+        settings = {**config(influxdb.url), "token": token}
+        done = singer.run_target(tmp_path, settings, [SCHEMA], timeout=60, env=environ)
+    assert done.returncode == 1
+    assert f"{named} holds a line break (CR or LF), which no token has: set it again" in done.log
+    assert "Traceback" not in done.log
+    assert TOKEN not in done.log
+    assert not done.states
+    assert influxdb.received == []  # refused before any request
