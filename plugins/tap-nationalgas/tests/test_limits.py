@@ -35,7 +35,8 @@ def run_tap_measured(tmp_path: Path, config: dict[str, t.Any]) -> tuple[TapRun, 
     for message in messages:
         if message["type"] == "RECORD":
             records.setdefault(message["stream"], []).append(message["record"])
-    run = TapRun(proc.returncode, records, states[-1] if states else None, err.read_text(), messages)
+    state = states[-1] if states else None
+    run = TapRun(proc.returncode, records, state, err.read_text(), messages)
     return run, usage.ru_maxrss * 1024  # kilobytes on Linux
 
 

@@ -111,7 +111,7 @@ def test_a_token_with_a_line_break_is_refused_without_being_shown(
     tmp_path, line_break, environ, named
 ):
     token = TOKEN + line_break
-    environ = {name: token for name in environ}
+    environ = dict.fromkeys(environ, token)
     with Recorder() as influxdb:
         settings = {**config(influxdb.url), "token": token}
         done = singer.run_target(tmp_path, settings, [SCHEMA], timeout=60, env=environ)
