@@ -159,10 +159,12 @@ class JobRun:
     def _stop(self, signum: int, reason: str, *, deadline: bool = False) -> None:
         """The first stop (a signal, or the deadline) wins; a later one changes nothing."""
         with self._guard:
+            process = self._process
             if self._stop_signal is not None:
                 return
+            if deadline and (process is None or process.poll() is not None):
+                return  # the run ended on its own, in time
             self._stop_signal, self._deadline_passed = signum, deadline
-            process = self._process
         if process is None or process.poll() is not None:
             return
         grace = self.options.stop_grace if self.options else 60.0
