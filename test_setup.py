@@ -114,15 +114,42 @@ def check_plugin(kind: str, name: str) -> Result:
     return Result("PASS", check, f"version {version}")
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Follow no redirect: urllib then raises the 3xx as an ``HTTPError``."""
+
+    def redirect_request(self, *_args: t.Any, **_kwargs: t.Any) -> None:  # noqa: ANN401
+        """Answer the redirect as it is."""
+        return
+
+
+INFLUXDB = urllib.request.build_opener(_NoRedirect)
+"""Requests to InfluxDB: they carry the token, so they never follow a redirect."""
+
+
 def _request(
-    url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None
+    url: str,
+    *,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    opener: urllib.request.OpenerDirector | None = None,
 ) -> tuple[int, str]:
     request = urllib.request.Request(url, data=data, headers=headers or {})  # noqa: S310
+    open_url = (opener or urllib.request.build_opener()).open
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
+        with open_url(request, timeout=TIMEOUT) as response:
             return int(response.status), response.read(2000).decode(errors="replace")
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:  # noqa: PLR2004 (a redirect: where it points)
+            return int(exc.code), exc.headers.get("Location") or "no Location"
         return int(exc.code), exc.read(2000).decode(errors="replace")
+
+
+def _redirected(url: str, status: int, location: str) -> str:
+    return (
+        f"INFLUXDB_URL {url} answered {status} (redirect to {location}): not InfluxDB, which "
+        "never redirects (the redirect was not followed); set INFLUXDB_URL to the URL InfluxDB "
+        "itself answers on"
+    )
 
 
 def check_influxdb(env: dict[str, str]) -> list[Result]:
@@ -140,9 +167,11 @@ def check_influxdb(env: dict[str, str]) -> list[Result]:
             Result("SKIP", "token can write", "file mode"),
         ]
     try:
-        status, _ = _request(f"{url}/ping")
+        status, body = _request(f"{url}/ping", opener=INFLUXDB)
     except OSError as exc:
         return [Result("FAIL", "InfluxDB reachable", f"{url}: {getattr(exc, 'reason', exc)}")]
+    if 300 <= status < 400:  # noqa: PLR2004
+        return [Result("FAIL", "InfluxDB reachable", _redirected(url, status, body))]
     if status != 204:  # noqa: PLR2004
         return [
             Result(
@@ -151,37 +180,38 @@ def check_influxdb(env: dict[str, str]) -> list[Result]:
                 f"{url}/ping answered {status}, not 204: this is not InfluxDB; check INFLUXDB_URL",
             )
         ]
-    results = [Result("PASS", "InfluxDB reachable", url)]
+    return [Result("PASS", "InfluxDB reachable", url), check_write(url, env)]
+
+
+def check_write(url: str, env: dict[str, str]) -> Result:
+    """The token may write to the bucket (an empty write, refused after those checks)."""
     org, bucket = env.get("INFLUXDB_ORG", ""), env.get("INFLUXDB_BUCKET", "")
     query = urllib.parse.urlencode({"org": org, "bucket": bucket, "precision": "s"})
     headers = {"Authorization": f"Token {env.get('INFLUXDB_TOKEN', '')}"}
     try:
-        status, body = _request(f"{url}/api/v2/write?{query}", data=b"", headers=headers)
+        status, body = _request(
+            f"{url}/api/v2/write?{query}", data=b"", headers=headers, opener=INFLUXDB
+        )
     except OSError as exc:
-        return [
-            *results,
-            Result("FAIL", "token can write", f"{url}: {getattr(exc, 'reason', exc)}"),
-        ]
+        return Result("FAIL", "token can write", f"{url}: {getattr(exc, 'reason', exc)}")
     verdicts = {
         401: "token rejected (401): check INFLUXDB_TOKEN",
         403: f'token not allowed to write to bucket "{bucket}" (403)',
         404: f'bucket "{bucket}" not found in org "{org}" (404): '
         "check INFLUXDB_BUCKET and INFLUXDB_ORG",
     }
+    if 300 <= status < 400:  # noqa: PLR2004
+        return Result("FAIL", "token can write", _redirected(url, status, body))
     if status == 400 and "writing requires points" in body:  # noqa: PLR2004
-        results.append(Result("PASS", "token can write", f'bucket "{bucket}" in org "{org}"'))
-    else:
-        results.append(
-            Result(
-                "FAIL",
-                "token can write",
-                verdicts.get(
-                    status,
-                    f"answered {status}, not InfluxDB's 400 for an empty write: check INFLUXDB_URL",
-                ),
-            )
-        )
-    return results
+        return Result("PASS", "token can write", f'bucket "{bucket}" in org "{org}"')
+    return Result(
+        "FAIL",
+        "token can write",
+        verdicts.get(
+            status,
+            f"answered {status}, not InfluxDB's 400 for an empty write: check INFLUXDB_URL",
+        ),
+    )
 
 
 def check_api(env: dict[str, str]) -> Result:

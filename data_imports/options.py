@@ -13,6 +13,8 @@ if t.TYPE_CHECKING:
     from collections.abc import Mapping
 
 LEVELS = ("warning", "info", "debug")
+RUN_TIMEOUT = 6 * 3600
+"""Seconds a run may take by default."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,14 @@ OPTIONS = (
         "`docker stop`) before its processes are killed.",
     ),
     Option(
+        "DATA_IMPORTS_RUN_TIMEOUT",
+        str(RUN_TIMEOUT),
+        "Seconds a run may take (6 hours: room for a backfill of years). A run still going then "
+        "is stopped as SIGTERM stops it (`DATA_IMPORTS_STOP_GRACE`, then killed) and fails, "
+        "naming its deadline; what it stored is kept and the next run goes on from there. "
+        "0: no deadline.",
+    ),
+    Option(
         "DATA_IMPORTS_HEALTH_DIR",
         "`.meltano/health` in the project",
         "Container scheduler: folder of its heartbeat and of the last run's result.",
@@ -88,6 +98,8 @@ class Options:
     log_keep: int
     lock_dir: Path
     stop_grace: float
+    run_timeout: float
+    """Seconds a run may take; 0: no deadline."""
     meltano: str
 
     @classmethod
@@ -107,6 +119,7 @@ class Options:
             log_keep=max(1, _whole(env, "DATA_IMPORTS_LOG_KEEP", 5)),
             lock_dir=Path(env.get("DATA_IMPORTS_LOCK_DIR") or root / ".meltano"),
             stop_grace=float(_whole(env, "DATA_IMPORTS_STOP_GRACE", 60)),
+            run_timeout=float(_whole(env, "DATA_IMPORTS_RUN_TIMEOUT", RUN_TIMEOUT)),
             meltano=_meltano(env, root),
         )
 

@@ -120,6 +120,7 @@ class JobRun:
         self.started = dt.datetime.now(dt.UTC)
         self._clock = time.monotonic()
         self._stop_signal: int | None = None
+        self._deadline_passed = False
         self._process: subprocess.Popen[str] | None = None
         self._guard = threading.Lock()
         self.options: Options | None = None
@@ -149,19 +150,39 @@ class JobRun:
 
     def stop(self, signum: int = signal.SIGTERM) -> None:
         """Pass a stop on to the run; kill it if it has not stopped within the grace period."""
+        self._stop(signum, f"{signal.Signals(signum).name} received")
+
+    def _past_deadline(self) -> None:
+        """Stop a run still going at its deadline, as a SIGTERM does; it fails, naming why."""
+        self._stop(signal.SIGTERM, "it is past its deadline", deadline=True)
+
+    def _stop(self, signum: int, reason: str, *, deadline: bool = False) -> None:
+        """The first stop (a signal, or the deadline) wins; a later one changes nothing."""
         with self._guard:
+            process = self._process
             if self._stop_signal is not None:
                 return
-            self._stop_signal = signum
-            process = self._process
+            if deadline and (process is None or process.poll() is not None):
+                return  # the run ended on its own, in time
+            self._stop_signal, self._deadline_passed = signum, deadline
         if process is None or process.poll() is not None:
             return
         grace = self.options.stop_grace if self.options else 60.0
-        name = signal.Signals(signum).name
         at_most = f"at most {grace:.0f}s"
-        self.say(f"stopping {self.job_name}: {name} received, passed on to the run ({at_most})")
+        self.say(f"stopping {self.job_name}: {reason}, passed on to the run ({at_most})")
         _signal_group(process, signal.SIGTERM)
         threading.Thread(target=self._kill_after, args=(process, grace), daemon=True).start()
+
+    def _deadline(self) -> threading.Timer | None:
+        """A timer that stops the run at its deadline (``DATA_IMPORTS_RUN_TIMEOUT``), started."""
+        assert self.options  # noqa: S101 (set by run)
+        if not self.options.run_timeout:
+            return None
+        left = self.options.run_timeout - (time.monotonic() - self._clock)
+        timer = threading.Timer(max(0.0, left), self._past_deadline)
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def _kill_after(self, process: subprocess.Popen[str], grace: float) -> None:
         try:
@@ -294,10 +315,15 @@ class JobRun:
                 pass_fds=(lock,),
             )
         assert process.stderr  # noqa: S101 (a pipe)
-        for line in process.stderr:
-            if line.strip():
-                self._take(events.Event.parse(line))
-        return process.wait()
+        deadline = self._deadline()
+        try:
+            for line in process.stderr:
+                if line.strip():
+                    self._take(events.Event.parse(line))
+            return process.wait()
+        finally:
+            if deadline:
+                deadline.cancel()
 
     def _take(self, event: events.Event) -> None:
         """Show, keep and learn from one of Meltano's lines."""
@@ -314,6 +340,9 @@ class JobRun:
     # the end
 
     def _conclude(self, code: int) -> RunResult:
+        if self._deadline_passed:
+            assert self.options  # noqa: S101 (set by run)
+            return self._finish(FAILED, past_deadline(self.options.run_timeout))
         if self._stop_signal is not None:
             name = signal.Signals(self._stop_signal).name
             return self._finish(STOPPED, f"stopped by {name}")
@@ -471,6 +500,14 @@ class JobRun:
         )
         if problem:
             self.say(problem, logging.WARNING)
+
+
+def past_deadline(seconds: float) -> str:
+    """The cause of a run stopped at its deadline."""
+    return (
+        f"ran past its deadline of {seconds:.0f} s (DATA_IMPORTS_RUN_TIMEOUT) and was stopped; "
+        "what it stored is kept, and the next run goes on from there"
+    )
 
 
 def _signal_group(process: subprocess.Popen[str], signum: int) -> None:

@@ -4,9 +4,11 @@ A value comes, as Meltano takes it, from the plugin's variable (``TAP_NATIONALGA
 also from ``.env``), else from meltano.yml (an environment's ``config``, then the plugin's, with
 ``${VARIABLE}`` filled in), along the plugins a plugin inherits from, else from the schema's
 default. Each is read as the schema's type says (a comma list where a list is expected, ISO 8601
-dates only, URLs with a scheme) and checked against its bounds. The result is every plugin's
-config, typed, the variables to hand to Meltano in a form it reads as meant (a comma list as
-JSON), and one sentence per value that is wrong: the variable, the value and the form expected.
+dates only, URLs with a scheme) and checked against its bounds; no text of it may hold a line
+break (in an HTTP header it would fail the request, with the value in the error). The result is
+every plugin's config, typed, the variables to hand to Meltano in a form it reads as meant (a
+comma list as JSON), and one sentence per value that is wrong: the variable, the value (never a
+secret's) and the form expected.
 """
 
 from __future__ import annotations
@@ -137,7 +139,23 @@ def read(value: object, schema: Mapping[str, t.Any], kind: str, *, from_text: bo
         jsonschema.validate(typed, bare)
     except (ValueError, jsonschema.ValidationError):
         raise BadValueError(f"takes {form(schema, kind, from_text=from_text)}") from None
+    if _has_line_break(typed):
+        raise BadValueError(LINE_BREAK)
     return typed
+
+
+LINE_BREAK = "holds a line break (CR or LF), which no setting takes: set it again without one"
+
+
+def _has_line_break(value: object) -> bool:
+    """True when a text of the value (in a list or an object too) holds a CR or LF."""
+    if isinstance(value, str):
+        return "\r" in value or "\n" in value
+    if isinstance(value, dict):
+        return any(_has_line_break(k) or _has_line_break(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_line_break(item) for item in value)
+    return False
 
 
 def _types(schema: Mapping[str, t.Any]) -> list[str]:

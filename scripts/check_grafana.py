@@ -27,25 +27,50 @@ ALERT_UIDS = {"gb-gas-no-gas-quality", "gb-gas-no-flows"}
 WINDOW_MS = 7 * 24 * 3600 * 1000
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Follow no redirect: urllib then raises the 3xx as an ``HTTPError``."""
+
+    def redirect_request(self, *_args: t.Any, **_kwargs: t.Any) -> None:  # noqa: ANN401
+        """Answer the redirect as it is."""
+        return
+
+
 class Grafana:
-    """A few calls of Grafana's HTTP API with basic authentication."""
+    """A few calls of Grafana's HTTP API with basic authentication.
+
+    A call never follows a redirect: it carries the admin's login, which would go to the host
+    the redirect names. A redirect ends the check with its cause.
+    """
 
     def __init__(self, url: str, user: str, password: str) -> None:
         """Remember where Grafana is and how to log in."""
         self.url = url.rstrip("/")
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         self.headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+        self._opener = urllib.request.build_opener(_NoRedirect)
 
     def call(self, path: str, body: object = None) -> tuple[int, t.Any]:
-        """GET (or POST a JSON body); return the status and the decoded answer."""
+        """GET (or POST a JSON body); return the status and the decoded answer.
+
+        Raises:
+            SystemExit: on a redirect, naming it (it is not followed).
+        """
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(  # noqa: S310 (the URL given on the command line)
             self.url + path, data=data, headers=self.headers
         )
         try:
-            with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310
+            with self._opener.open(request, timeout=60) as answer:
                 return answer.status, json.loads(answer.read() or b"null")
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:  # noqa: PLR2004
+                location = exc.headers.get("Location") or "no Location"
+                msg = (
+                    f"Grafana at {self.url} answered {exc.code} (redirect to {location}) to "
+                    f"{path}: not Grafana's API (the redirect was not followed, the login went "
+                    "nowhere else); set --url to the URL Grafana itself answers on"
+                )
+                raise SystemExit(msg) from None
             text = exc.read().decode(errors="replace")
             try:
                 return exc.code, json.loads(text)

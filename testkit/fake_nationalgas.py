@@ -14,7 +14,8 @@ publication id, HTML with status 200 for an unknown path, and, queued as faults,
 Control (for tests): ``POST /__control/clock`` ``{"now": ISO}`` or ``{"advance_minutes": N}``;
 ``POST /__control/faults`` ``[{"path": "/gasquality", "status": 429, "retry_after": 1}, ...]``
 (also ``"html": true``, ``"empty": true``, ``"body": <JSON to answer>``, ``"hang": seconds``,
-``"truncated": "<text>"`` answered as it is, as JSON cut short;
+``"truncated": "<text>"`` answered as it is, as JSON cut short; ``"oversize_mb": N`` a valid
+JSON list of N MB, streamed;
 an answer altered: ``"drop_first_row": true`` leaves out the first row of a list answer,
 ``"rename": {"OLD": "New"}`` renames a site; a fault with none of these answers normally;
 ``"count"`` repeats one);
@@ -128,6 +129,21 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _send_oversized(self, megabytes: int) -> None:
+        """A valid JSON list of ``megabytes`` MB, written 1 MB at a time (never held whole)."""
+        chunk = (b'"' + b"x" * 1020 + b'",') * 1024  # 1024 strings of 1 KB with their commas
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(1 + megabytes * len(chunk) + 3))
+        self.end_headers()
+        try:
+            self.wfile.write(b"[")
+            for _ in range(megabytes):
+                self.wfile.write(chunk)
+            self.wfile.write(b'""]')
+        except (BrokenPipeError, ConnectionResetError):  # the client stopped reading
+            self.close_connection = True
+
     def _json(self, payload: object, status: int = 200) -> None:
         self._send(status, json.dumps(payload).encode(), "application/json; charset=utf-8")
 
@@ -160,6 +176,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, b"", "application/json")
         elif "truncated" in fault:
             self._send(200, str(fault["truncated"]).encode(), "application/json")
+        elif fault.get("oversize_mb"):
+            self._send_oversized(int(fault["oversize_mb"]))
         elif fault.get("status"):
             headers = {"Retry-After": fault["retry_after"]} if "retry_after" in fault else {}
             self._send(int(fault["status"]), b"", "text/plain", headers)

@@ -22,6 +22,7 @@ import pytest
 
 from testkit.fixtures import meltano
 from testkit.influx import write_lines
+from testkit.nationalgas_data import GAS_QUALITY_SITES
 from testkit.processes import REPO_ROOT, process_tree, wait_until
 from testkit.readme import missing_table
 
@@ -146,6 +147,34 @@ def test_a_start_date_in_the_future_is_refused(project_env):
         "TAP_NATIONALGAS_START_DATE='2099-01-01': tap-nationalgas `start_date` is in the future"
     )
     assert cause.endswith("there is nothing to read after it; set a date in the past")
+
+
+@row(
+    "`` INFLUXDB_TOKEN=(hidden): target-influxdb `token` holds a line break (CR or LF), which no "
+    "setting takes: set it again without one `` (any setting; a secret's value is never shown)",
+    "write the value on one line (a secret pasted with its newline); `test_setup.py` runs the "
+    "same check",
+)
+def test_a_setting_with_a_line_break_is_refused_without_showing_a_secret(project_env):
+    token = project_env["INFLUXDB_TOKEN"]
+    done = run_etl(project_env, INFLUXDB_TOKEN=token + "\r\n")
+    assert failed(done) == (
+        "INFLUXDB_TOKEN=(hidden): target-influxdb `token` holds a line break (CR or LF), which "
+        "no setting takes: set it again without one"
+    )
+    assert not Path(project_env["MELTANO_DATABASE_URI"].removeprefix("sqlite:///")).exists()
+    log = (Path(project_env["DATA_IMPORTS_LOG_DIR"]) / "run-etl.log").read_text()
+    check = setup_check({**project_env, "INFLUXDB_TOKEN": token + "\n"})
+    assert check.returncode == 1
+    assert "FAIL    settings" in check.stdout
+    assert "INFLUXDB_TOKEN=(hidden): target-influxdb `token` holds a line break" in check.stdout
+    for text in (done.stdout, done.stderr, log, check.stdout, check.stderr):
+        assert token not in text
+    agent = run_etl(project_env, TAP_NATIONALGAS_USER_AGENT="data-imports\n")
+    assert failed(agent) == (
+        "TAP_NATIONALGAS_USER_AGENT='data-imports\\n': tap-nationalgas `user_agent` holds a line "
+        "break (CR or LF), which no setting takes: set it again without one"
+    )
 
 
 # InfluxDB
@@ -419,6 +448,64 @@ def test_an_unreadable_system_database_is_named(project_env):
         "from a backup, or move it aside to start a new one (bookmarks and run history start "
         "over)"
     )
+
+
+# The runner
+
+
+@row(
+    "`` ran past its deadline of N s (DATA_IMPORTS_RUN_TIMEOUT) and was stopped; what it stored "
+    "is kept, and the next run goes on from there ``",
+    "a long backfill: nothing, the next runs go on (or raise `DATA_IMPORTS_RUN_TIMEOUT`); a run "
+    "that hangs: the lines above name what it waited on",
+)
+def test_a_run_past_its_deadline_is_stopped_and_the_next_run_goes_on(
+    project_env, fake_api, influxdb, bucket
+):
+    history, job = "/gasquality/historicdata", "nationalgas-backfill"
+    env = {
+        **project_env,
+        "TAP_NATIONALGAS_START_DATE": "2026-03-20T00:00:00Z",
+        "DATA_IMPORTS_RUN_TIMEOUT": "60",
+        "DATA_IMPORTS_STOP_GRACE": "10",
+    }
+    fake_api.queue_faults([{"path": history}] * 2 + [{"path": history, "hang": 300}])
+    started = time.monotonic()
+    done = run_etl(env, job)
+    took = time.monotonic() - started
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert "Traceback" not in done.stdout
+    cause = (
+        "ran past its deadline of 60 s (DATA_IMPORTS_RUN_TIMEOUT) and was stopped; what it "
+        "stored is kept, and the next run goes on from there"
+    )
+    assert last_line(done) == f"{job} failed: {cause}"
+    assert f"stopping {job}: it is past its deadline, passed on to the run (at most 10s)" in (
+        done.stdout
+    )
+    assert 60 <= took < 60 + 10 + 30
+    assert fake_api.stats()["requests"][history] == 3  # stopped while the third window hung
+    runs = influxdb.query(bucket, 'SELECT "status", "cause" FROM "data_imports_run" GROUP BY *')
+    assert {tuple(row[1:]) for one in runs for row in one["values"]} == {("failed", cause)}
+
+    # the first two windows (four days) are stored, and the bookmarks stand at their end
+    sites = len(GAS_QUALITY_SITES)
+    assert len(influxdb.points(bucket, "gas_quality")) == 4 * 24 * sites
+    state = meltano(env, "state", "get", "dev:tap-nationalgas-backfill-to-target-influxdb")
+    assert state.returncode == 0, state.stderr[-2000:]
+    bookmarks = json.loads(state.stdout)["singer_state"]["bookmarks"]["gas_quality_history"]
+    assert {p["bookmark"] for p in bookmarks["partition_bookmarks"]} == {
+        "2026-03-23T23:00:00+00:00"
+    }
+
+    fake_api.reset()
+    again = run_etl(env, job)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "gas_quality_history: window 2026-03-23 to 2026-03-24, 1 of " in again.stdout
+    assert "window 2026-03-20" not in again.stdout
+    start = dt.datetime(2026, 3, 20, tzinfo=dt.UTC)
+    hours = int((dt.datetime(2026, 3, 29, 8, tzinfo=dt.UTC) - start).total_seconds() // 3600) + 1
+    assert len(influxdb.points(bucket, "gas_quality")) == hours * sites
 
 
 # The plugins

@@ -166,3 +166,40 @@ def test_the_scheduler_runs_a_real_job_and_stops_it_on_sigterm(project_env, fake
     last = json.loads((tmp_path / "health" / "last-run.json").read_text())
     assert last["status"] == STOPPED
     assert last["result"] == "nationalgas-to-influxdb stopped by SIGTERM"
+
+
+def test_a_scheduled_run_past_its_deadline_is_stopped_and_recorded_failed(
+    project_env, fake_api, tmp_path
+):
+    """The scheduler's runs have the runner's deadline (``DATA_IMPORTS_RUN_TIMEOUT``)."""
+    fake_api.queue_faults([{"path": "/publications/gasday", "hang": 120}])
+    env = {
+        **project_env,
+        "DATA_IMPORTS_SCHEDULES": json.dumps(
+            [{"name": "s", "job": "nationalgas-to-influxdb", "interval": "* * * * * *"}]
+        ),
+        "DATA_IMPORTS_HEALTH_DIR": str(tmp_path / "health"),
+        "DATA_IMPORTS_STOP_GRACE": "10",
+        "DATA_IMPORTS_RUN_TIMEOUT": "30",
+    }
+    last_run = tmp_path / "health" / "last-run.json"
+    first: list[dict] = []
+
+    def first_run_ended() -> bool:
+        text = last_run.read_text() if last_run.exists() else ""
+        if text.endswith("}"):  # written whole
+            first.append(json.loads(text))
+        return bool(first)
+
+    command = [sys.executable, str(REPO_ROOT / "scheduler.py"), "run"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        wait_until(first_run_ended, "the first run to end at its deadline", timeout=150)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=90)
+    cause = "ran past its deadline of 30 s (DATA_IMPORTS_RUN_TIMEOUT) and was stopped"
+    assert first[0]["status"] == FAILED, out[-3000:]
+    assert first[0]["result"].startswith(f"nationalgas-to-influxdb failed: {cause}")
+    assert 30 <= first[0]["duration"] < 30 + 10 + 20
+    assert "stopping nationalgas-to-influxdb: it is past its deadline, passed on to the run" in out

@@ -37,6 +37,47 @@ class UnreachableError(FatalAPIError):
     """The API could not be reached at all."""
 
 
+class ResponseTooLargeError(ResponseError):
+    """An answer larger than ``max_response_mb``: it is not read further, nor parsed."""
+
+
+MB = 1024 * 1024
+
+
+class _BodyTooLargeError(Exception):
+    """Raised while reading a body once it passed its limit."""
+
+
+class LimitedBody:
+    """The raw body of a streamed response, read at most ``limit`` bytes (decoded).
+
+    It takes the place of ``response.raw``: ``response.content`` reads through it chunk by
+    chunk, and stops with :class:`_BodyTooLargeError` as soon as the limit is passed, having
+    held at most the limit and one chunk. Read errors stay requests' own (requests translates
+    urllib3's errors of ``stream``), so they are retried as before.
+    """
+
+    def __init__(self, raw: t.Any, limit: int) -> None:  # noqa: ANN401 (urllib3's response)
+        """Wrap ``raw``; ``limit`` is in bytes."""
+        self._raw, self.limit, self.size = raw, limit, 0
+
+    def stream(
+        self,
+        amt: int | None = None,
+        decode_content: bool | None = None,  # noqa: FBT001 (urllib3's signature)
+    ) -> t.Iterator[bytes]:
+        """The body's chunks, as urllib3 streams them, until the limit is passed."""
+        for chunk in self._raw.stream(amt, decode_content=decode_content):
+            self.size += len(chunk)
+            if self.size > self.limit:
+                raise _BodyTooLargeError
+            yield chunk
+
+    def __getattr__(self, name: str) -> t.Any:  # noqa: ANN401
+        """Anything else (``close``, ``release_conn``, headers) is the raw response's."""
+        return getattr(self._raw, name)
+
+
 _ANSWERED = {"api": False}
 """Whether the API has answered once in this run: until it has, a host that does not resolve
 or a refused connection is final, since waiting cannot help."""
@@ -150,6 +191,14 @@ class NationalGasStream(RESTStream[Page]):
     def timeout(self) -> int:
         return int(self.config["request_timeout"])
 
+    @property
+    @override
+    def requests_session(self) -> requests.Session:
+        """The SDK's session, streaming: a body is read in :meth:`validate_response`, bounded."""
+        session = super().requests_session
+        session.stream = True
+        return session
+
     @override
     def backoff_max_tries(self) -> int:
         return int(self.config["max_retries"]) + 1
@@ -243,8 +292,44 @@ class NationalGasStream(RESTStream[Page]):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        super().validate_response(response)
+        """Check the status, then read the body up to ``max_response_mb`` (retried as a request).
+
+        Raises:
+            ResponseTooLargeError: once the body passes the limit, before it is parsed.
+        """
+        try:
+            super().validate_response(response)
+        except (FatalAPIError, RetriableAPIError):
+            response.close()  # its body is not needed: the connection goes back to the pool
+            raise
+        self.read_body(response)
         self._api_now = api_clock(response)
+
+    def read_body(self, response: requests.Response) -> bytes:
+        """The body of a streamed response, read whole only while within ``max_response_mb``.
+
+        Raises:
+            ResponseTooLargeError: naming the URL, the limit and the setting.
+        """
+        limit = int(self.config["max_response_mb"])
+        response.raw = LimitedBody(response.raw, limit * MB)
+        try:
+            return response.content
+        except _BodyTooLargeError:
+            response.close()
+            raise ResponseTooLargeError(self.too_large_message(response, limit)) from None
+
+    def too_large_message(self, response: requests.Response, limit: int) -> str:
+        """Why an answer was not read: its URL, the limit, and the settings that help."""
+        method = response.request.method
+        window = self.page.window if response.url.startswith(self.endpoint) else None
+        asked = f" (days {window[0]} to {window[1]})" if window else ""
+        smaller = getattr(self, "window_days_setting", None) if window else None
+        fix = f", or lower `{smaller}` to ask for fewer days at once" if smaller else ""
+        return (
+            f"the answer to {method} {response.url}{asked} is larger than {limit} MB, the "
+            f"setting `max_response_mb`: it was not read further; raise `max_response_mb`{fix}"
+        )
 
     @override
     def response_error_message(self, response: requests.Response) -> str:

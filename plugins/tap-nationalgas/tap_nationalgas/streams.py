@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import typing as t
 
 from singer_sdk import typing as th
@@ -570,7 +571,8 @@ class PublicationsStream(DateWindowStream):
                 headers=self.http_headers,
                 timeout=self.timeout,
             )
-            known = {e["publication_id"] for e in catalogue_entries(catalogue.json())}
+            answer = json.loads(self.read_body(catalogue))
+            known = {e["publication_id"] for e in catalogue_entries(answer)}
             unknown = [i for i in requested if i not in known] or requested
         except (ValueError, KeyError, TypeError, OSError):
             unknown = requested

@@ -104,6 +104,16 @@ class TapNationalGas(Tap):
             description="Seconds to wait for one response.",
         ),
         th.Property(
+            "max_response_mb",
+            th.IntegerType(minimum=1),
+            default=50,
+            description=(
+                "Largest answer read, in MB (decoded): reading stops once an answer passes it, "
+                "and the run fails naming its URL, before the answer is parsed; the bookmarks "
+                "stay with the data stored."
+            ),
+        ),
+        th.Property(
             "max_retries",
             th.IntegerType(minimum=0),
             default=5,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -183,6 +184,8 @@ class TargetInfluxDB(Target):
             if missing:
                 msg = f"`url` is set, so these settings are required too: {', '.join(missing)}"
                 raise ConfigValidationError(msg, errors=[msg])
+            if problem := line_break_problem(self.config["token"]):
+                raise ConfigValidationError(problem, errors=[problem])
             writer = self.writer
             if isinstance(writer, InfluxDBWriter):
                 writer.check()  # before any data: a wrong URL, token or bucket fails in seconds
@@ -327,6 +330,26 @@ class TargetInfluxDB(Target):
                 "run_time_us": run_time_us,
             },
         )
+
+
+TOKEN_VARIABLES = ("TARGET_INFLUXDB_TOKEN", "INFLUXDB_TOKEN")
+"""The variables a token comes from: the target's own, and the one meltano.yml reads."""
+
+
+def line_break_problem(token: str, environ: Mapping[str, str] = os.environ) -> str | None:
+    """Why a token with a CR or LF is refused, naming where it came from, never its value.
+
+    A line break cannot go into an HTTP header: the request would fail with the token in its
+    error. None when the token has none.
+    """
+    if "\r" not in token and "\n" not in token:
+        return None
+    where = [name for name in TOKEN_VARIABLES if environ.get(name) == token]
+    setting = f"{where[0]} (the `token` setting)" if where else "the `token` setting"
+    return (
+        f"{setting} holds a line break (CR or LF), which no token has: set it again without "
+        "one (its value is not shown)"
+    )
 
 
 def writer_from_config(

@@ -64,6 +64,11 @@ _NOT_INFLUXDB = (
     "{url} answered {status} {content_type}: this is not the InfluxDB write API "
     "(it answers 204); check INFLUXDB_URL (the `url` setting)"
 )
+_REDIRECTED = (
+    "INFLUXDB_URL {url} answered {status} (redirect to {location}): not InfluxDB, which never "
+    "redirects (the redirect was not followed); set INFLUXDB_URL (the `url` setting) to the URL "
+    "InfluxDB itself answers on"
+)
 ACKNOWLEDGED = 204
 """The only answer that means InfluxDB stored a batch."""
 
@@ -122,6 +127,14 @@ class BoundedRetry(WritesRetry):
         return None if retry_after is None else min(retry_after, self.max_retry_delay)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Answer a redirect as it is: a request that carries the token goes to one host only."""
+
+    def redirect_request(self, *_args: t.Any, **_kwargs: t.Any) -> None:  # noqa: ANN401
+        """Follow no redirect: urllib then raises the 3xx as an ``HTTPError``."""
+        return
+
+
 class InfluxDBWriter:
     """Write batches synchronously through ``POST /api/v2/write``; return only on 204."""
 
@@ -143,14 +156,19 @@ class InfluxDBWriter:
         self.url, self.org, self.bucket = url.rstrip("/"), org, bucket
         self._token = token
         self._timeout = timeout
-        self._ssl = None if verify_ssl else ssl._create_unverified_context()  # noqa: S323, SLF001
+        context = None if verify_ssl else ssl._create_unverified_context()  # noqa: S323, SLF001
+        self._opener = urllib.request.build_opener(
+            _NoRedirect, urllib.request.HTTPSHandler(context=context)
+        )
         self._max_retries = max_retries
         retries = BoundedRetry(
             total=max_retries,
             retry_interval=retry_interval,
             max_retry_delay=max_retry_delay,
             allowed_methods=frozenset({"POST"}),
-            redirect=0,  # the write API never redirects: a redirect is answered as it is
+            # the write API never redirects: a redirect is not followed (the token and the
+            # batch go nowhere else) but answered as it is, and fails the batch
+            redirect=0,
             raise_on_redirect=False,
         )
         self._client = InfluxDBClient(
@@ -176,7 +194,8 @@ class InfluxDBWriter:
         timeout = min(self._timeout, 10.0)
         answer = self._probe("GET", "/ping", None, timeout)
         if answer.status != ACKNOWLEDGED:
-            raise WriteError(self._redact(self._not_influxdb(answer) + " (at /ping)"))
+            where = "" if 300 <= answer.status < 400 else " (at /ping)"  # noqa: PLR2004
+            raise WriteError(self._redact(self._not_influxdb(answer) + where))
         answer = self._post_write(b"", "s")
         if answer.status in {400, ACKNOWLEDGED}:  # 400: "writing requires points", all was fine
             return
@@ -207,7 +226,7 @@ class InfluxDBWriter:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=timeout, context=self._ssl) as answer:  # noqa: S310
+            with self._opener.open(request, timeout=timeout) as answer:
                 return _Answer(int(answer.status), dict(answer.headers.items()), "")
         except urllib.error.HTTPError as exc:
             text = exc.read(_MESSAGE_BYTES).decode(errors="replace")
@@ -343,11 +362,19 @@ class InfluxDBWriter:
         )
 
     def _not_influxdb(self, answer: _Answer) -> str:
+        if 300 <= answer.status < 400:  # noqa: PLR2004 (a redirect)
+            location = _header(answer.headers, "Location") or "no Location"
+            return _REDIRECTED.format(url=self.url, status=answer.status, location=location)
         content_type = answer.headers.get("Content-Type") or "with no content type"
         return _NOT_INFLUXDB.format(url=self.url, status=answer.status, content_type=content_type)
 
     def _redact(self, message: str) -> str:
         return message.replace(self._token, "***") if self._token else message
+
+
+def _header(headers: t.Mapping[str, str], name: str) -> str | None:
+    """A header's value, whatever the case of its name."""
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), None)
 
 
 def _cause(reason: object) -> str:
