@@ -141,10 +141,18 @@ def read(value: object, schema: Mapping[str, t.Any], kind: str, *, from_text: bo
         raise BadValueError(f"takes {form(schema, kind, from_text=from_text)}") from None
     if _has_line_break(typed):
         raise BadValueError(LINE_BREAK)
+    if _is_secret(schema) and isinstance(typed, str) and typed.startswith(PLACEHOLDER):
+        raise BadValueError(f"is still a placeholder ({PLACEHOLDER}...): set the real secret")
     return typed
 
 
 LINE_BREAK = "holds a line break (CR or LF), which no setting takes: set it again without one"
+PLACEHOLDER = "change-me"
+
+
+def _is_secret(schema: Mapping[str, t.Any]) -> bool:
+    """True for a setting the plugin declares secret."""
+    return bool(schema.get("secret") or schema.get("writeOnly"))
 
 
 def _has_line_break(value: object) -> bool:
@@ -277,7 +285,7 @@ def canonical(value: object) -> str:
 
 def _problem(found: Found, schema: Mapping[str, t.Any], what: str) -> str:
     """``VARIABLE='value': what``; a secret's value is not shown."""
-    shown = "(hidden)" if schema.get("secret") or schema.get("writeOnly") else repr(found.value)
+    shown = "(hidden)" if _is_secret(schema) else repr(found.value)
     if found.where == "meltano.yml":
         return f"meltano.yml value {shown}: {what}"
     return f"{found.where}={shown}: {what}"

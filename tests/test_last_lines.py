@@ -177,6 +177,21 @@ def test_a_setting_with_a_line_break_is_refused_without_showing_a_secret(project
     )
 
 
+@row(
+    "`` INFLUXDB_TOKEN=(hidden): target-influxdb `token` is still a placeholder (change-me...): "
+    "set the real secret `` (any secret setting)",
+    "a value copied from an example was never replaced: set the real one",
+)
+def test_a_placeholder_secret_is_refused_by_name(project_env):
+    placeholder = "change-me-local-dev-token"
+    done = run_etl(project_env, INFLUXDB_TOKEN=placeholder)
+    assert failed(done) == (
+        "INFLUXDB_TOKEN=(hidden): target-influxdb `token` is still a placeholder (change-me...): "
+        "set the real secret"
+    )
+    assert placeholder not in done.stdout + done.stderr
+
+
 # InfluxDB
 
 
