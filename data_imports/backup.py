@@ -472,7 +472,9 @@ def restore(folder: Path, setup: Setup, *, state_only: bool = False) -> list[str
         influxdb = manifest["influxdb"]
         if influxdb["status"] == BACKED_UP and not state_only:
             done.append(_restore_influxdb(folder, setup, influxdb))
-        elif influxdb["status"] != BACKED_UP:
+        elif influxdb["status"] == BACKED_UP:
+            done.append("InfluxDB left as it is (--state-only)")
+        else:
             done.append(f"the backup holds no InfluxDB ({influxdb['status']}: {influxdb['why']})")
         setup.migrate()
         for entry in manifest["states"]["backed_up"]:
