@@ -35,6 +35,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,25 +83,35 @@ class Stopped(Exception):  # noqa: N818 (a stop, not an error)
 
 
 class Commands:
-    """Runs commands one at a time; :meth:`stop` ends the running one and any to come."""
+    """Runs commands one at a time; :meth:`stop` ends the running one and any to come.
+
+    :meth:`stop` is called from a signal handler, so it takes no lock: it sets a flag and
+    signals the running command, and :meth:`run` looks at the flag once its command started.
+    """
 
     def __init__(self) -> None:
         """No command running, not stopping."""
-        self.stopping = threading.Event()
+        self._stopping = False
         self.signal: int | None = None
-        self._guard = threading.Lock()
         self._current: subprocess.Popen[str] | None = None
 
     def stop(self, signum: int = signal.SIGTERM) -> None:
         """Stop: end the running command (killed after :data:`KILL_AFTER` s) and the waits."""
-        with self._guard:
-            if self.signal is None:
-                self.signal = signum
-            self.stopping.set()
-            process = self._current
-        if process is not None and process.poll() is None:
-            _signal_group(process, signal.SIGTERM)
-            threading.Thread(target=_kill_after, args=(process,), daemon=True).start()
+        if self.signal is None:
+            self.signal = signum
+        self._stopping = True
+        if (process := self._current) is not None:
+            _end(process)
+
+    def stopping(self) -> bool:
+        """True once a stop came."""
+        return self._stopping
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``, or less when a stop comes (within a second)."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping() and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 1.0))
 
     def run(
         self, args: list[str], *, env: Mapping[str, str], cwd: Path, timeout: float
@@ -111,20 +122,21 @@ class Commands:
             Stopped: when a stop came before or during the command.
             BackupError: when it did not end within ``timeout`` seconds.
         """
-        with self._guard:
-            if self.stopping.is_set():
-                raise Stopped
-            self._current = process = subprocess.Popen(  # noqa: S603 (meltano or influx, found)
-                args,
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                errors="replace",
-                start_new_session=True,
-            )
+        if self.stopping():
+            raise Stopped
+        self._current = process = subprocess.Popen(  # noqa: S603 (meltano or influx, found)
+            args,
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+        if self.stopping():  # the stop came as it started
+            _end(process)
         try:
             out, err = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -133,11 +145,17 @@ class Commands:
             name = f"{Path(args[0]).name} {args[1]}"
             raise BackupError(f"`{name}` did not end within {timeout:.0f}s: killed") from None
         finally:
-            with self._guard:
-                self._current = None
-        if self.stopping.is_set():
+            self._current = None
+        if self.stopping():
             raise Stopped
         return subprocess.CompletedProcess(args, process.returncode, out, err)
+
+
+def _end(process: subprocess.Popen[str]) -> None:
+    """SIGTERM to a command's process group, SIGKILL if it has not ended :data:`KILL_AFTER` s on."""
+    if process.poll() is None:
+        _signal_group(process, signal.SIGTERM)
+        threading.Thread(target=_kill_after, args=(process,), daemon=True).start()
 
 
 def _signal_group(process: subprocess.Popen[str], signum: int) -> None:
@@ -585,13 +603,13 @@ def daily(
         for stale in root.glob(f"{PARTIAL}*"):  # cut short by a kill
             shutil.rmtree(stale, ignore_errors=True)
         logger.info("daily backups into %s", root)
-        while not commands.stopping.is_set():
+        while not commands.stopping():
             try:
                 whole = _one_day(root, commands, environ, project_root, clock().date())
             except Stopped:
                 break
             wait = _until_tomorrow(clock()) if whole else RETRY
-            commands.stopping.wait(wait)
+            commands.sleep(wait)
     name = signal.Signals(commands.signal or signal.SIGTERM).name
     logger.info("daily backups stopped by %s", name)
     return 0
