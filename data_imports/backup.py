@@ -65,6 +65,8 @@ INSTALL_INFLUX = (
     "install the InfluxDB 2.x CLI `influx` (influx-cli, "
     "https://docs.influxdata.com/influxdb/v2/tools/influx-cli/)"
 )
+BACKUP_TOKEN = "INFLUXDB_BACKUP_TOKEN"  # noqa: S105 (the name of the variable)
+"""The variable of the operator token the InfluxDB CLI gets; ``INFLUXDB_TOKEN`` when unset."""
 MELTANO_TIMEOUT = 600.0
 INFLUX_TIMEOUT = 6 * 3600.0
 """Seconds an ``influx backup`` or ``influx restore`` may take (a few years of data)."""
@@ -258,6 +260,8 @@ class Influx:
         hint = ""
         if re.search(r"\b(401|403)\b|unauthori[sz]ed|forbidden", cause, re.IGNORECASE):
             hint = f": {self.token_variable} must hold an operator (all-access) token"
+            if self.token_variable != BACKUP_TOKEN:
+                hint = ": set INFLUXDB_BACKUP_TOKEN to an operator (all-access) token"
         raise BackupError(
             f"`influx {args[0]}` failed with the token of {self.token_variable}: {cause}{hint}"
         )
@@ -281,7 +285,7 @@ def influx_access(env: Mapping[str, str]) -> Influx | NoInflux:
     if not url:
         why = "INFLUXDB_URL is empty (file mode: the points are files, not in InfluxDB)"
         return NoInflux(why, expected=True)
-    variable = "INFLUXDB_BACKUP_TOKEN" if env.get("INFLUXDB_BACKUP_TOKEN") else "INFLUXDB_TOKEN"
+    variable = BACKUP_TOKEN if env.get(BACKUP_TOKEN) else "INFLUXDB_TOKEN"
     token = env.get(variable) or ""
     if not token:
         raise BackupError(
@@ -365,7 +369,10 @@ def _back_up_states(folder: Path, setup: Setup) -> dict[str, t.Any]:
         name = _file_name(state_id, taken)
         (folder / STATES / name).write_text(text + "\n")
         saved.append({"id": state_id, "file": f"{STATES}/{name}"})
-    logger.info("%d state IDs backed up: %s", len(saved), ", ".join(s["id"] for s in saved))
+    if saved:
+        logger.info("%d state IDs backed up: %s", len(saved), ", ".join(s["id"] for s in saved))
+    else:
+        logger.info("no state ID to back up: no job has run yet")
     return {"backed_up": saved, "empty": empty, "not_backed_up": missed}
 
 

@@ -285,6 +285,14 @@ def test_a_token_influxdb_refuses_fails_the_backup_naming_its_variable(state_onl
     assert written["influxdb"]["status"] == "failed"
     assert [s["id"] for s in written["states"]["backed_up"]] == [STATE_ID]
 
+    env = {**state_only_env, "STAND_IN_FAIL": "401"}  # the pipeline's token, write-only
+    made = script(BACKUP, env, str(tmp_path / "b2"))
+    assert made.returncode == 1
+    assert last(made).endswith(
+        f"`influx backup` failed with the token of INFLUXDB_TOKEN: {INFLUX_401}: set "
+        "INFLUXDB_BACKUP_TOKEN to an operator (all-access) token"
+    )
+
 
 def test_without_an_influx_cli_influxdb_is_skipped_naming_what_to_install(state_only_env, tmp_path):
     path = f"{Path(sys.executable).parent}:/usr/bin:/bin"
