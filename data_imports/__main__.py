@@ -44,7 +44,7 @@ def reset_state(project: Project, job_name: str) -> int:
         print(f"run-etl: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     options.lock_dir.mkdir(parents=True, exist_ok=True)
-    with (options.lock_dir / f"run-etl-{job_name}.lock").open("a") as lock:
+    with options.job_lock(job_name).open("a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -77,6 +77,18 @@ OPTIONS = (
         'Container scheduler: a JSON list of `{"name", "job", "interval"}` that replaces them.',
     ),
     Option(
+        "DATA_IMPORTS_BACKUP_KEEP_DAYS",
+        "14",
+        "Daily backups (`python -m data_imports.backup daily ROOT`): days of backups kept, "
+        "today's included; older ones are removed, never the newest complete one.",
+    ),
+    Option(
+        "INFLUXDB_BACKUP_TOKEN",
+        "`INFLUXDB_TOKEN`",
+        "Backups: the token `influx backup` and `influx restore` use, an operator (all-access) "
+        "token, since the pipeline's own token only writes (secret).",
+    ),
+    Option(
         "MELTANO",
         "`.venv/bin/meltano`, else `meltano` on the PATH",
         "The meltano command.",
@@ -122,6 +134,24 @@ class Options:
             run_timeout=float(_whole(env, "DATA_IMPORTS_RUN_TIMEOUT", RUN_TIMEOUT)),
             meltano=_meltano(env, root),
         )
+
+    def job_lock(self, job: str) -> Path:
+        """The file a run of ``job`` holds locked while it runs (``flock``)."""
+        return self.lock_dir / f"run-etl-{job}.lock"
+
+
+def backup_keep_days(env: Mapping[str, str]) -> int:
+    """Days of daily backups kept (``DATA_IMPORTS_BACKUP_KEEP_DAYS``).
+
+    Raises:
+        OptionError: naming the variable, its value and the form expected.
+    """
+    days = _whole(env, "DATA_IMPORTS_BACKUP_KEEP_DAYS", 14)
+    if days < 1:
+        raise OptionError(
+            f"DATA_IMPORTS_BACKUP_KEEP_DAYS={days} takes a whole number of days, 1 or more, e.g. 14"
+        )
+    return days
 
 
 def _whole(env: Mapping[str, str], name: str, default: int) -> int:

@@ -213,7 +213,7 @@ class JobRun:
         except ProjectError as exc:
             return self._finish(FAILED, str(exc))
         self._keep_private()
-        with (self.options.lock_dir / f"run-etl-{self.job_name}.lock").open("a") as lock:
+        with self.options.job_lock(self.job_name).open("a") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
