@@ -152,9 +152,13 @@ def referenced_variables(project: Project) -> list[Variable]:
     return list(found.values())
 
 
+BACKUP_ONLY = frozenset({"DATA_IMPORTS_BACKUP_KEEP_DAYS", "INFLUXDB_BACKUP_TOKEN"})
+"""Options of the backup alone: the stack's backup service gets them, the pipeline does not."""
+
+
 def runner_variables() -> list[Variable]:
     """The runner's and the scheduler's variables (``data_imports.options``)."""
-    return [Variable(o.name, o.description) for o in OPTIONS]
+    return [Variable(o.name, o.description) for o in OPTIONS if o.name not in BACKUP_ONLY]
 
 
 def pipeline_variables(root: Path = ROOT) -> list[Variable]:

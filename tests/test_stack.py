@@ -108,6 +108,7 @@ def test_the_pipeline_gets_each_of_its_variables_and_nothing_of_the_stack(tmp_pa
     assert not stack_names & set(env), "no admin password, Grafana or backup setting"
     assert "INFLUXDB_TOKEN" not in env
     assert "TARGET_INFLUXDB_TOKEN" not in env
+    assert "INFLUXDB_BACKUP_TOKEN" not in env, "the backup's operator token is the backup's"
     assert env["INFLUXDB_TOKEN_FILE"] == "/run/influxdb/token"
     assert env["INFLUXDB_URL"] == "http://influxdb:8086"
     for variable in pipeline_variables():
