@@ -348,16 +348,15 @@ def wait_healthy(host: Host, container: Callable[[], str]) -> str:
     return f"not healthy within {host.wait_seconds} s (last: {status})"
 
 
-def show_logs(container: str) -> None:
-    """Print the container's last lines, for the workflow's log."""
-    if container:
-        done = subprocess.run(
-            ["docker", "logs", "--tail", "50", container],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        sys.stderr.write(done.stdout + done.stderr)
+def show_logs(shape: Pipeline | Stack) -> None:
+    """Print the last lines of the shape's containers, for the workflow's log."""
+    if isinstance(shape, Stack):
+        args = ["compose", "--project-directory", str(shape.host.stack_dir)]
+        args += ["--project-name", COMPOSE_PROJECT, "logs", "--no-color", "--tail", "50"]
+    else:
+        args = ["logs", "--tail", "50", shape.container_id()]
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+    sys.stderr.write(done.stdout + done.stderr)
 
 
 def start_checked(host: Host, image: str) -> str:
@@ -370,10 +369,11 @@ def start_checked(host: Host, image: str) -> str:
     try:
         shape.start(image)
     except DeployError as error:
+        show_logs(shape)
         return f"not started: {error}"
     problem = wait_healthy(host, shape.container_id)
     if problem:
-        show_logs(shape.container_id())
+        show_logs(shape)
         return problem
     host.write("current-image", image)
     say(f"healthy, running {image}")

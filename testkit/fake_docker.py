@@ -251,10 +251,17 @@ class Docker:
     def do_compose(self, args: list[str]) -> int:
         """``compose up`` starts the pipeline service, ``ps``/``down`` find and remove it."""
         if "up" in args:
-            return self.start("stack-pipeline", os.environ["DATA_IMPORTS_IMAGE"])
+            image = os.environ["DATA_IMPORTS_IMAGE"]
+            if image in self.state.get("preflight_fails", []):
+                err('service "preflight" didn\'t complete successfully: exit 1')
+                return 1
+            return self.start("stack-pipeline", image)
         if "ps" in args:
             if "stack-pipeline" in self.state["containers"]:
                 out("stack-pipeline")
+            return 0
+        if "logs" in args:
+            out("log lines of the stack")
             return 0
         if "down" in args:
             self.state["containers"].pop("stack-pipeline", None)

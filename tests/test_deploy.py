@@ -240,6 +240,20 @@ def test_stack_deploy_runs_compose_from_the_image_with_a_compose_env_file(
     assert seen == {"INFLUXDB_ADMIN_PASSWORD": ADMIN_PASSWORD, "INFLUXDB_TOKEN": TOKEN}
 
 
+def test_a_stack_that_does_not_start_rolls_back_with_its_logs_shown(host: FakeHost) -> None:
+    variables = plain(DEPLOY_SHAPE="stack")
+    assert ship(host, digest(1), variables, secrets(host)).returncode == 0
+    host.set_state(preflight_fails=[digest(2)])
+    done = ship(host, digest(2), variables, secrets(host))
+    assert done.returncode == 1
+    assert f"{digest(2)} is not started: docker compose failed" in done.stdout
+    assert f"rolling back to {digest(1)}" in done.stdout
+    assert "log lines of the stack" in done.stderr
+    ups = [r["image_env"] for r in host.recorded("docker") if "up" in r["argv"]]  # type: ignore[operator]
+    assert ups == [digest(1), digest(2), digest(1)]
+    assert host.docker_state()["containers"]["stack-pipeline"]["image"] == digest(1)  # type: ignore[index]
+
+
 def test_stack_settings_stay_off_the_pipeline_shape(host: FakeHost) -> None:
     done = ship(host, digest(1), plain(), secrets(host, GRAFANA_ADMIN_PASSWORD=ADMIN_PASSWORD))
     assert done.returncode == 0, done.stdout + done.stderr
