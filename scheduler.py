@@ -99,6 +99,10 @@ class Health:
         self.heartbeat = folder / "heartbeat"
         self.last_run = folder / "last-run.json"
 
+    def start(self) -> None:
+        """Forget the result of a run of an earlier scheduler (an earlier image, on the volume)."""
+        self.last_run.unlink(missing_ok=True)
+
     def beat(self) -> None:
         """Record that the scheduler is alive."""
         self.heartbeat.write_text(dt.datetime.now(dt.UTC).isoformat())
@@ -260,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     if not schedules:
         log("meltano.yml has no job schedules: nothing to run")
         return 1
+    health.start()
     scheduler = Scheduler(schedules, health, grace=options.stop_grace)
     signal.signal(signal.SIGTERM, scheduler.stop)
     signal.signal(signal.SIGINT, scheduler.stop)

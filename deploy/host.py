@@ -164,14 +164,23 @@ class Host:
         return self.stack_dir / ".env" if self.shape == "stack" else self.home / "prod.env"
 
     def write_env(self, shape: str, env: dict[str, str]) -> None:
-        """Write the shape's environment file whole, owner-only."""
+        """Write the shape's environment file whole, owner-only; keep the one it replaces."""
         refuse_line_breaks(env)
+        self.write("shape", shape)
+        if self.env_path.exists():
+            shutil.copy2(self.env_path, self.env_path.with_name(f"{self.env_path.name}.previous"))
         if shape == "stack":
             write_private(self.stack_dir / ".env", compose_env_file(env))
         else:
             write_private(self.home / "prod.env", docker_env_file(env))
-        self.write("shape", shape)
         say(f"wrote the environment file whole ({len(env)} variables, mode 0600)")
+
+    def restore_env(self) -> None:
+        """Put back the environment file the last deploy replaced."""
+        kept = self.env_path.with_name(f"{self.env_path.name}.previous")
+        if kept.exists():
+            kept.replace(self.env_path)
+            say("put back the environment file the running image had")
 
     def history(self) -> list[str]:
         """Every image a deploy pulled, oldest first."""
@@ -309,7 +318,7 @@ class Stack:
     def container_id(self) -> str:
         """The pipeline service's container, or ''."""
         try:
-            return self.compose("", "ps", "--quiet", "pipeline").splitlines()[0]
+            return self.compose("", "ps", "--all", "--quiet", "pipeline").splitlines()[0]
         except (DeployError, IndexError):
             return ""
 
@@ -395,9 +404,14 @@ def prune(host: Host) -> None:
     docker("image", "prune", "--force")
 
 
-def deploy(host: Host, image: str) -> None:
-    """Start ``image``; when it does not turn healthy, start the previous image again."""
+def deploy(host: Host, image: str, *, new_env: bool = False) -> None:
+    """Start ``image``; when it does not turn healthy, start the image that ran before again.
+
+    With ``new_env`` (the deploy has just written the environment file), the rollback puts the
+    file that image ran with back too.
+    """
     previous = host.read("current-image") or runner(host).running_image()
+    before = host.read("previous-image")
     problem = start_checked(host, image)
     if not problem:
         prune(host)
@@ -405,11 +419,12 @@ def deploy(host: Host, image: str) -> None:
     if not previous or previous == image:
         raise DeployError(f"{image} is {problem}, and there is no earlier image to go back to")
     annotate(f"{image} is {problem}: rolling back to {previous}")
-    host.write("previous-image", "")
+    if new_env:
+        host.restore_env()
     back = start_checked(host, previous)
+    host.write("previous-image", before)
     if back:
         raise DeployError(f"the rollback to {previous} is {back} too; look at the logs above")
-    host.write("previous-image", image)
     raise DeployError(f"{image} was {problem}; rolled back to {previous}, which is healthy")
 
 
@@ -423,14 +438,16 @@ def deploy_from_stdin(host: Host) -> None:
         raise DeployError(f"the deploy's data on stdin is not valid: {error}") from None
     if shape not in SHAPES:
         raise DeployError(f"unknown shape {shape!r}; expected one of {', '.join(SHAPES)}")
-    if host.shape != shape and host.read("current-image"):
-        say(f"changing shape from {host.shape} to {shape}: stopping the {host.shape}")
-        runner(host).stop()
-        host.write("current-image", "")
-    host.write_env(shape, env)
     pull(image, registry)
     host.remember(image)
-    deploy(host, image)
+    if host.shape != shape and host.read("current-image"):
+        say(f"changing shape from {host.shape} to {shape}: stopping the {host.shape}; there is no")
+        say("earlier image of the new shape to roll back to")
+        runner(host).stop()
+        host.write("current-image", "")
+        host.write("previous-image", "")
+    host.write_env(shape, env)
+    deploy(host, image, new_env=True)
 
 
 def fail(message: str) -> NoReturn:
@@ -456,9 +473,7 @@ def main(argv: list[str]) -> None:
             if not image:
                 fail(f"no previous image recorded in {host.home / 'previous-image'}")
             say(f"rolling back to {image}")
-            problem = start_checked(host, image)
-            if problem:
-                fail(f"the rollback to {image} is {problem}; look at the logs above")
+            deploy(host, image)
             return
         image = argv[0]
         try:

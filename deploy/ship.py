@@ -32,7 +32,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SHAPES = ("pipeline", "stack")
-PREFIXES = ("TAP_NATIONALGAS_", "TARGET_INFLUXDB_", "INFLUXDB_", "DATA_IMPORTS_", "GRAFANA_")
+PREFIXES = (
+    "TAP_NATIONALGAS_",
+    "TARGET_INFLUXDB_",
+    "INFLUXDB_",
+    "DATA_IMPORTS_",
+    "GRAFANA_",
+    "GF_",
+    "MELTANO_",
+)
 DEPLOY_NAMES = frozenset(
     {"DEPLOY_SHAPE", "EC2_HOST", "EC2_USER", "EC2_SSH_KEY", "EC2_HOST_FINGERPRINT", "EC2_PORT"}
 )

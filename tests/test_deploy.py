@@ -178,25 +178,55 @@ def test_images_older_than_the_previous_one_are_removed_after_a_healthy_deploy(
 
 
 def test_a_deploy_that_turns_unhealthy_rolls_back_by_itself(host: FakeHost) -> None:
-    assert ship(host, digest(1), plain(), secrets(host)).returncode == 0
-    host.set_state(unhealthy=[digest(2)])
-    done = ship(host, digest(2), plain(), secrets(host))
+    for n in (1, 2):
+        assert ship(host, digest(n), plain(), secrets(host)).returncode == 0
+    host.set_state(unhealthy=[digest(3)])
+    done = ship(host, digest(3), plain(INFLUXDB_BUCKET="gas-new"), secrets(host))
     assert done.returncode == 1
-    assert f"::error title=deploy::{digest(2)} is unhealthy: rolling back to {digest(1)}" in (
+    assert f"::error title=deploy::{digest(3)} is unhealthy: rolling back to {digest(2)}" in (
         done.stdout
     )
     assert "rolled back to" in done.stdout
-    assert host.docker_state()["containers"]["data-imports"]["image"] == digest(1)  # type: ignore[index]
-    assert (home(host) / "current-image").read_text().strip() == digest(1)
-    assert digest(2) in host.docker_state()["images"], "the failed image is kept to look at"
-    # the manual rollback stays, and goes to the image before
+    assert host.docker_state()["containers"]["data-imports"]["image"] == digest(2)  # type: ignore[index]
+    assert (home(host) / "current-image").read_text().strip() == digest(2)
+    assert (home(host) / "previous-image").read_text().strip() == digest(1)
+    # the image rolled back to runs with the settings it had
+    assert "INFLUXDB_BUCKET=gas\n" in (home(host) / "prod.env").read_text()
+    assert digest(3) in host.docker_state()["images"], "the failed image is kept to look at"
+    # the manual rollback stays, goes to the image before, and leaves the failed one alone
     back = subprocess.run(
         [str(home(host) / "run-on-host.sh"), "--rollback"],
         env={**host.env(), "HOME": str(host.home), "DATA_IMPORTS_HEALTH_POLL": "0.05"},
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
-    assert back.returncode == 1, "the image before is the unhealthy one"
-    assert "the rollback to" in back.stdout + back.stderr
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert host.docker_state()["containers"]["data-imports"]["image"] == digest(1)  # type: ignore[index]
+    assert (home(host) / "previous-image").read_text().strip() == digest(2)
+
+
+def test_a_manual_rollback_to_an_unhealthy_image_goes_back_by_itself(host: FakeHost) -> None:
+    for n in (1, 2):
+        assert ship(host, digest(n), plain(), secrets(host)).returncode == 0
+    host.set_state(unhealthy=[digest(1)])
+    back = subprocess.run(
+        [str(home(host) / "run-on-host.sh"), "--rollback"],
+        env={**host.env(), "HOME": str(host.home), "DATA_IMPORTS_HEALTH_POLL": "0.05"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert back.returncode == 1
+    assert f"{digest(1)} is unhealthy: rolling back to {digest(2)}" in back.stdout
+    assert host.docker_state()["containers"]["data-imports"]["image"] == digest(2)  # type: ignore[index]
+
+
+def test_a_shape_change_forgets_the_other_shapes_images(host: FakeHost) -> None:
+    for n in (1, 2):
+        assert ship(host, digest(n), plain(), secrets(host)).returncode == 0
+    done = ship(host, digest(3), plain(DEPLOY_SHAPE="stack"), secrets(host))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "changing shape from pipeline to stack" in done.stdout
+    assert "data-imports" not in host.docker_state()["containers"]
+    assert (home(host) / "previous-image").read_text().strip() == ""
+    assert (home(host) / "shape").read_text().strip() == "stack"
 
 
 def test_an_unhealthy_first_deploy_fails_with_nothing_to_go_back_to(host: FakeHost) -> None:

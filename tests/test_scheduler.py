@@ -150,12 +150,19 @@ def test_the_scheduler_runs_a_real_job_and_stops_it_on_sigterm(project_env, fake
         "DATA_IMPORTS_HEALTH_DIR": str(tmp_path / "health"),
         "DATA_IMPORTS_STOP_GRACE": "20",
     }
+    # an earlier image's failed run, on the volume: the new scheduler does not inherit it
+    (tmp_path / "health").mkdir()
+    (tmp_path / "health" / "last-run.json").write_text(json.dumps({"status": FAILED}))
     command = [sys.executable, str(REPO_ROOT / "scheduler.py"), "run"]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     wait_until(
         lambda: fake_api.stats()["requests"].get("/publications/gasday", 0) >= 1,
         "the run to reach the hanging request",
         timeout=120,
+    )
+    assert scheduler.Health(tmp_path / "health").verdict() == (
+        True,
+        "scheduler running; no run finished yet",
     )
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=90)
