@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from testkit import expected
 from testkit.fake_nationalgas import FakeNationalGasProcess
 from testkit.influx import LocalInfluxDB, RemoteInfluxDB2, influxdb_from_env
 from testkit.processes import REPO_ROOT
@@ -192,3 +194,42 @@ def tap_settings(api_url: str) -> dict[str, t.Any]:
 def tap_config(fake_api: FakeNationalGasProcess) -> dict[str, t.Any]:
     """tap-nationalgas settings for this test's fake API."""
     return tap_settings(fake_api.url)
+
+
+RUN_ETL = str(REPO_ROOT / "run-etl.sh")
+JOB = "nationalgas-to-influxdb"
+
+
+def published(
+    now: dt.datetime, gas_quality_hours: int = 1, *, flows: bool = True
+) -> dict[str, dict]:
+    """What the fake published by ``now`` (from the start date), as the pipeline must store it.
+
+    ``flows=False``: as the job ``nationalgas-to-influxdb`` alone stores it (no flows).
+    """
+    state = expected.fake_state(now)
+    last = dt.date.fromisoformat(FAKE_END_DATE)
+    return {
+        "gas_quality": expected.gas_quality(state, expected.latest_hours(state, gas_quality_hours)),
+        "instantaneous_flow": expected.flows(state) if flows else {},
+        "gas_publication": expected.publications(
+            state,
+            PUBLICATION_IDS,
+            last - dt.timedelta(days=10),
+            last,
+            dt.datetime.fromisoformat(FAKE_START_DATE),
+        ),
+    }
+
+
+def start_run_etl(env: dict[str, str], job: str = JOB) -> subprocess.Popen[str]:
+    """run-etl.sh in a session of its own, as cron starts it."""
+    return subprocess.Popen(
+        [RUN_ETL, job],
+        cwd="/",
+        env={**env, "MELTANO": MELTANO},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )

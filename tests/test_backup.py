@@ -18,7 +18,11 @@ import pytest
 from data_imports import backup
 from data_imports.options import OptionError, backup_keep_days
 from testkit import expected
-from testkit.fixtures import FAKE_END_DATE, FAKE_NOW, FAKE_START_DATE, MELTANO, PUBLICATION_IDS
+from testkit.fixtures import (
+    FAKE_NOW,
+    MELTANO,
+    published,
+)
 from testkit.fixtures import meltano as meltano_in
 from testkit.nationalgas_data import GAS_QUALITY_SITES
 from testkit.processes import REPO_ROOT, process_tree, wait_until
@@ -103,23 +107,6 @@ def states(env: dict[str, str]) -> dict[str, str]:
     assert listed.returncode == 0, listed.stderr[-2000:]
     ids = listed.stdout.split()
     return {sid: meltano_in(env, "state", "get", sid).stdout for sid in ids}
-
-
-def published(now: dt.datetime, gas_quality_hours: int) -> dict[str, dict]:
-    """What the fake published by ``now`` (from the start date), as the pipeline stores it."""
-    state = expected.fake_state(now)
-    last_day = dt.date.fromisoformat(FAKE_END_DATE)
-    return {
-        "gas_quality": expected.gas_quality(state, expected.latest_hours(state, gas_quality_hours)),
-        "instantaneous_flow": expected.flows(state),
-        "gas_publication": expected.publications(
-            state,
-            PUBLICATION_IDS,
-            last_day - dt.timedelta(days=10),
-            last_day,
-            dt.datetime.fromisoformat(FAKE_START_DATE),
-        ),
-    }
 
 
 def run_etl(env: dict[str, str], job: str) -> subprocess.CompletedProcess[str]:

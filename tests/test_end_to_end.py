@@ -11,12 +11,10 @@ from pathlib import Path
 
 from testkit import expected
 from testkit.fixtures import (
-    FAKE_END_DATE,
     FAKE_NOW,
-    FAKE_START_DATE,
     MELTANO,
-    PUBLICATION_IDS,
     meltano,
+    published,
 )
 from testkit.nationalgas_data import FLOW_GROUPS, GAS_QUALITY_SITES
 from testkit.processes import REPO_ROOT
@@ -30,23 +28,6 @@ STATE_ID = "dev:tap-nationalgas-to-target-influxdb"
 FLOWS_STATE_ID = "dev:tap-nationalgas-flows-to-target-influxdb"
 
 
-def expected_points(now: dt.datetime, gas_quality_hours: int = 1) -> dict[str, dict]:
-    """What the fake published by ``now`` (from the start date), as the pipeline must store it."""
-    state = expected.fake_state(now)
-    last = dt.date.fromisoformat(FAKE_END_DATE)
-    return {
-        "gas_quality": expected.gas_quality(state, expected.latest_hours(state, gas_quality_hours)),
-        "instantaneous_flow": expected.flows(state),
-        "gas_publication": expected.publications(
-            state,
-            PUBLICATION_IDS,
-            last - dt.timedelta(days=10),
-            last,
-            dt.datetime.fromisoformat(FAKE_START_DATE),
-        ),
-    }
-
-
 def test_meltano_run_loads_every_stream_then_resumes_without_duplicates(
     project_env,
     influxdb,
@@ -58,7 +39,7 @@ def test_meltano_run_loads_every_stream_then_resumes_without_duplicates(
     first = meltano(project_env, "run", JOB, FLOWS_JOB)
     assert first.returncode == 0, first.stderr[-3000:]
     stored = expected.snapshot(influxdb, bucket)
-    assert stored == expected_points(now)
+    assert stored == published(now)
 
     state = meltano(project_env, "state", "get", STATE_ID)
     assert state.returncode == 0, state.stderr[-2000:]
@@ -84,11 +65,11 @@ def test_meltano_run_loads_every_stream_then_resumes_without_duplicates(
     third = meltano(project_env, "run", JOB, FLOWS_JOB)
     assert third.returncode == 0, third.stderr[-3000:]
     after = expected.snapshot(influxdb, bucket)
-    new = expected_points(later)
+    new = published(later)
     for measurement in ("instantaneous_flow", "gas_publication"):
         assert after[measurement] == new[measurement], measurement
     # the hours between the two runs are caught up from the history endpoint
-    assert after["gas_quality"] == expected_points(later, gas_quality_hours=7)["gas_quality"]
+    assert after["gas_quality"] == published(later, 7)["gas_quality"]
     revised = [f for f in after["gas_publication"].values() if f.get("quality_indicator") == "A"]
     assert revised, "the revised opening linepack replaced its first value"
     assert len(after["gas_publication"]) == len(new["gas_publication"])

@@ -12,7 +12,7 @@ import time
 import typing as t
 from pathlib import Path
 
-from testkit.fixtures import MELTANO, meltano
+from testkit.fixtures import MELTANO, meltano, start_run_etl
 from testkit.nationalgas_data import GAS_QUALITY_SITES
 from testkit.processes import REPO_ROOT, process_tree, wait_until
 
@@ -25,19 +25,6 @@ START = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
 RUN_DIR = REPO_ROOT / ".meltano" / "run" / "target-influxdb"
 
 
-def start(env: dict[str, str], job: str = JOB) -> subprocess.Popen[str]:
-    """run-etl.sh in a session of its own, as cron starts it."""
-    return subprocess.Popen(
-        [SCRIPT, job],
-        cwd="/",
-        env={**env, "MELTANO": MELTANO},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
 def target_config_files() -> list[Path]:
     """The config files Meltano writes for the target while a run is going on."""
     return sorted(RUN_DIR.glob("target.*.config.json")) if RUN_DIR.exists() else []
@@ -47,7 +34,7 @@ def start_a_hanging_run(env: dict[str, str], fake: FakeNationalGasProcess) -> su
     """A run whose tap waits on an answer that does not come, once its target is configured."""
     fake.queue_faults([{"path": "/publications/gasday", "hang": 60}])
     before = set(target_config_files())
-    run = start(env)
+    run = start_run_etl(env)
     wait_until(lambda: bool(set(target_config_files()) - before), "the target's config file", 60)
     wait_until(lambda: fake.stats()["requests"].get("/publications/gasday", 0) >= 1, "the hang", 60)
     return run
@@ -113,7 +100,7 @@ def test_sigterm_is_passed_on_and_the_run_is_logged_and_recorded_as_stopped(
 
 def test_first_runs_of_two_jobs_at_once_on_a_new_system_database(project_env):
     assert not Path(project_env["MELTANO_DATABASE_URI"].removeprefix("sqlite:///")).exists()
-    runs = [start(project_env, job) for job in (JOB, "nationalgas-flows")]
+    runs = [start_run_etl(project_env, job) for job in (JOB, "nationalgas-flows")]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     for run, out in zip(runs, outputs, strict=True):
         assert run.returncode == 0, out[-3000:]
@@ -239,7 +226,7 @@ def test_a_backfill_stopped_by_sigterm_resumes_where_it_stopped(
     history, job = "/gasquality/historicdata", "nationalgas-backfill"
     env = {**project_env, "TAP_NATIONALGAS_START_DATE": "2026-02-01T00:00:00Z"}
     fake_api.queue_faults([{"path": history}] * 3 + [{"path": history, "hang": 60}])
-    run = start(env, job)
+    run = start_run_etl(env, job)
     three_windows = 3 * 2 * 24 * len(GAS_QUALITY_SITES)
 
     def three_windows_stored() -> bool:

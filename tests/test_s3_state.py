@@ -15,7 +15,7 @@ import pytest
 
 from data_imports import s3state
 from testkit import expected
-from testkit.fixtures import FAKE_END_DATE, FAKE_NOW, FAKE_START_DATE, MELTANO, PUBLICATION_IDS
+from testkit.fixtures import FAKE_NOW, MELTANO, published, start_run_etl
 from testkit.nationalgas_data import GAS_QUALITY_SITES
 from testkit.processes import REPO_ROOT, free_port, process_tree, wait_until
 from testkit.s3 import LocalS3
@@ -41,19 +41,6 @@ def run_etl(env: dict[str, str], job: str = JOB) -> subprocess.CompletedProcess:
         text=True,
         timeout=300,
         check=False,
-    )
-
-
-def start(env: dict[str, str], job: str = JOB) -> subprocess.Popen[str]:
-    """run-etl.sh in a session of its own, as cron starts it."""
-    return subprocess.Popen(
-        [SCRIPT, job],
-        cwd="/",
-        env={**env, "MELTANO": MELTANO},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
     )
 
 
@@ -93,23 +80,6 @@ def records(out: str, stream: str) -> int:
     return 0
 
 
-def expected_points(now: dt.datetime, gas_quality_hours: int) -> dict[str, dict]:
-    """What the fake published by ``now``, as the job (gas quality and publications) stores it."""
-    state = expected.fake_state(now)
-    last = dt.date.fromisoformat(FAKE_END_DATE)
-    return {
-        "gas_quality": expected.gas_quality(state, expected.latest_hours(state, gas_quality_hours)),
-        "instantaneous_flow": {},
-        "gas_publication": expected.publications(
-            state,
-            PUBLICATION_IDS,
-            last - dt.timedelta(days=10),
-            last,
-            dt.datetime.fromisoformat(FAKE_START_DATE),
-        ),
-    }
-
-
 def test_runs_continue_from_the_bookmarks_in_s3_on_this_host_and_on_a_new_one(  # noqa: PLR0913, PLR0917
     project_env, s3_server: LocalS3, s3_bucket, influxdb, bucket, fake_api, tmp_path
 ):
@@ -123,14 +93,15 @@ def test_runs_continue_from_the_bookmarks_in_s3_on_this_host_and_on_a_new_one(  
     database = env["MELTANO_DATABASE_URI"].removeprefix("sqlite:///")
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT count(*) FROM state").fetchone() == (0,)  # none kept here
-    assert expected.snapshot(influxdb, bucket) == expected_points(now, 1)
+    assert expected.snapshot(influxdb, bucket) == published(now, 1, flows=False)
 
     # Three hours later, on this host: the hours between are caught up from the bookmark.
     fake_api.advance(3 * 60)
     second = run_etl(env)
     assert second.returncode == 0, second.stdout[-3000:]
     assert bookmark(state_in_s3(s3_server, s3_bucket)) == "2026-03-29T11:00:00.000000+00:00"
-    assert expected.snapshot(influxdb, bucket) == expected_points(now + dt.timedelta(hours=3), 4)
+    stored = expected.snapshot(influxdb, bucket)
+    assert stored == published(now + dt.timedelta(hours=3), 4, flows=False)
 
     # Three hours later, on a new host: a new, empty system database, the same S3 URI.
     fake_api.advance(3 * 60)
@@ -139,7 +110,8 @@ def test_runs_continue_from_the_bookmarks_in_s3_on_this_host_and_on_a_new_one(  
     assert third.returncode == 0, third.stdout[-3000:]
     assert "No state was found" not in third.stdout
     assert bookmark(state_in_s3(s3_server, s3_bucket)) == "2026-03-29T14:00:00.000000+00:00"
-    assert expected.snapshot(influxdb, bucket) == expected_points(now + dt.timedelta(hours=6), 7)
+    stored = expected.snapshot(influxdb, bucket)
+    assert stored == published(now + dt.timedelta(hours=6), 7, flows=False)
     # each run read the three hours after the bookmark, no hour before it
     assert records(second.stdout, "gas_quality") == 3 * len(GAS_QUALITY_SITES)
     assert records(third.stdout, "gas_quality") == 3 * len(GAS_QUALITY_SITES)
@@ -154,7 +126,7 @@ def test_a_run_on_a_second_host_stops_while_the_first_one_runs_the_job(
 ):
     env = {**project_env, **s3_server.state_env(f"s3://{s3_bucket}/{PREFIX}")}
     fake_api.queue_faults([{"path": "/publications/gasday", "hang": 60}])
-    first = start(on_host(env, tmp_path / "host-a"))
+    first = start_run_etl(on_host(env, tmp_path / "host-a"))
     wait_until(
         lambda: fake_api.stats()["requests"].get("/publications/gasday", 0) >= 1, "a hang", 90
     )
