@@ -34,8 +34,9 @@ class FakeHost:
 
     def env(self) -> dict[str, str]:
         """The environment that puts the stand-ins first on PATH."""
-        return {
-            **os.environ,
+        return {  # nothing else of this process's environment: the deploy sees only these
+            "HOME": os.environ.get("HOME", "/root"),
+            "LANG": "C.UTF-8",
             "PATH": f"{self.bin}:{os.environ['PATH']}",
             "FAKE_DOCKER_STATE": str(self.state),
             "FAKE_DOCKER_CALLS": str(self.calls),

@@ -260,7 +260,7 @@ def test_stack_deploy_runs_compose_from_the_image_with_a_compose_env_file(
     config = subprocess.run(
         [str(Path(sys.executable).parent / "docker-compose"), "--project-directory", str(stack),
          "--file", str(probe), "config", "--format", "json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, env={"PATH": os.environ["PATH"]},
     )  # fmt: skip
     # `config` prints a literal dollar as `$$`, the way a compose file writes it
     seen = {
