@@ -188,11 +188,17 @@ def test_engine_stopped_mid_stream_fails_without_state_and_a_rerun_completes(
     proc.stdin.write(singer.encode(head))
     proc.stdin.flush()
     wait_until(lambda: len(local_influxdb.points(bucket, STREAM)) == 50, "the first batch")
+    # the STATE after the first batch is passed on once that batch is stored; wait for it, so
+    # that the engine stops after it, not while the target is still reading the head
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], 60)
+    assert ready, "no STATE passed on after the first batch was stored"
+    first = proc.stdout.readline()
     local_influxdb.stop_engine()
     stdout, stderr = proc.communicate(singer.encode(tail), timeout=120)
 
     assert proc.returncode != 0
-    states = [json.loads(line) for line in stdout.splitlines()]
+    states = [json.loads(line) for line in (first + stdout).splitlines()]
     assert states == [{"bookmarks": {"n": 50}}], "no STATE may pass the last written batch"
     assert 'did not accept the batch of stream "gas_quality" after 1 retries' in stderr
     assert "Run health points not written: InfluxDB at" in stderr  # one quick attempt
