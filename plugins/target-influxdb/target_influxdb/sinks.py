@@ -10,6 +10,7 @@ from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
 
+from target_influxdb import batches
 from target_influxdb.lineprotocol import PointEncoder, RecordError
 from target_influxdb.mapping import resolve_mapping
 from target_influxdb.runs import StreamRun
@@ -17,6 +18,8 @@ from target_influxdb.writers import RejectedPointsError, WriteError
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from singer_sdk.helpers._batch import BaseBatchFileEncoding, StorageTarget
 
     from target_influxdb.target import TargetInfluxDB
 
@@ -52,6 +55,7 @@ class InfluxDBSink(BatchSink):
     ) -> None:
         """Resolve the stream's mapping and compile its encoder."""
         super().__init__(target, stream_name, schema, key_properties)
+        self._owner = target
         self._writer = target.writer
         self._rejected_file = target.rejected_file
         mapping = resolve_mapping(
@@ -132,6 +136,66 @@ class InfluxDBSink(BatchSink):
         self.logger.debug(
             "Wrote %d points of stream %r to %s", len(points), self.stream_name, where
         )
+
+    @override
+    def process_batch_files(self, encoding: BaseBatchFileEncoding, files: Sequence[str]) -> None:
+        """Load the files of a BATCH message, each read as a stream and written as it goes.
+
+        The records received before the message are written first (a later record of the same
+        point wins, as with RECORDs); each file's points are stored (or synced to the file)
+        before the next file is read, and before the method returns.
+        """
+        batches.check_encoding(self.stream_name, encoding, files)
+        self._owner.drain_one(self)
+        for url in files:
+            self.load_batch_file(url, encoding)
+            if self.config.get("delete_batch_files"):
+                batches.remove_file(url, self._storage)
+
+    @property
+    def _storage(self) -> StorageTarget | None:
+        batch_config = self.batch_config
+        return batch_config.storage if batch_config else None
+
+    def load_batch_file(self, url: str, encoding: BaseBatchFileEncoding) -> None:
+        """Encode one batch file's records and write them, ``batch_size`` points a write.
+
+        Each record is checked as a RECORD's is (schema validation when on, key properties),
+        without the SDK's per-message work (stream maps, metadata columns).
+        """
+        self._check_timed()
+        run, encode, size = self.run, self._encoder.encode, self.max_size
+        check = self._check_record
+        points: list[tuple[str, int]] = []
+        for records in batches.read_records(url, encoding, self._storage, self.stream_name):
+            run.records += len(records)
+            for record in records:
+                check(record)
+                point = encode(record)
+                if point is None:
+                    run.skipped += 1
+                    self._skipped += 1
+                    continue
+                points.append(point)
+                if len(points) >= size:
+                    self.process_batch({"points": points})
+                    points = []
+            self.record_counter_metric.increment(len(records))
+        self.process_batch({"points": points})
+
+    def _check_record(self, record: dict) -> None:
+        """The checks the SDK makes of a RECORD: schema validation (when on), key properties."""
+        self._validate_and_parse(record)
+        self._singer_validate_message(record)
+
+    def _check_timed(self) -> None:
+        if self._untimed_fails:
+            msg = (
+                f'stream "{self.stream_name}" has no timestamp property: set '
+                f"`mappings.{self.stream_name}.timestamp`, or set `untimed_streams` to "
+                "`receive_time`"
+            )
+            raise RecordError(msg)
 
     def _set_aside(self, rejected: RejectedPointsError) -> None:
         """Count a batch InfluxDB refused points of; keep those in the file, or fail the run."""

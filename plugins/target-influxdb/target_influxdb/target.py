@@ -14,9 +14,11 @@ from functools import cached_property
 import click
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, InvalidRecord
+from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.target_base import Target
 from typing_extensions import override
 
+from target_influxdb import batches
 from target_influxdb.lineprotocol import RecordError
 from target_influxdb.reader import FloatSingerReader
 from target_influxdb.rejections import shorten
@@ -27,6 +29,8 @@ from target_influxdb.writers import FileWriter, InfluxDBWriter, RejectedFile, Wr
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
     from types import FrameType
+
+    from singer_sdk.helpers.capabilities import CapabilitiesEnum
 
 STREAM_MAPPING = th.ObjectType(
     th.Property("measurement", th.StringType, description="Measurement name."),
@@ -51,6 +55,10 @@ class TargetInfluxDB(Target):
     name = "target-influxdb"
     default_sink_class = InfluxDBSink
     message_reader_class = FloatSingerReader
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        *Target.capabilities,
+        PluginCapabilities.BATCH,
+    ]
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -152,6 +160,16 @@ class TargetInfluxDB(Target):
             ),
         ),
         th.Property(
+            "delete_batch_files",
+            th.BooleanType,
+            default=False,
+            description=(
+                "Delete each file of a BATCH message once its points are stored (acknowledged "
+                "by InfluxDB, or synced to the file in file mode). Off: the files stay where "
+                "the tap wrote them."
+            ),
+        ),
+        th.Property(
             "run_measurement",
             th.StringType,
             default="data_imports_run",
@@ -179,6 +197,8 @@ class TargetInfluxDB(Target):
         self.report_logger = logging.getLogger(f"{self.name}.report")
         self._run_finished = False
         super().__init__(*args, **kwargs)
+        if isinstance(self.message_reader, FloatSingerReader):
+            self.message_reader.unknown_message_handler = self._process_unknown_message
         if self.config.get("url"):
             missing = [k for k in ("token", "org", "bucket") if not self.config.get(k)]
             if missing:
@@ -233,6 +253,29 @@ class TargetInfluxDB(Target):
                 # A new state: write every point received before it, then pass it on, so that
                 # Meltano holds each bookmark as soon as what it covers is stored.
                 self.drain_all()
+
+    @override
+    def _process_batch_message(self, message_dict: dict) -> None:
+        # Checked first, so that a BATCH the target cannot load fails in one line that names
+        # the stream (the SDK would fail with a KeyError or a TypeError); then the SDK hands
+        # the files to the sink of the stream (InfluxDBSink.process_batch_files).
+        with self._failure_reported():
+            batches.check_message(message_dict)
+            stream = message_dict["stream"]
+            self._assert_sink_exists(stream)
+            batches.check_stream_maps(stream, self.mapper.stream_maps[stream])
+            super()._process_batch_message(message_dict)
+
+    def _process_unknown_message(self, message_dict: dict) -> None:
+        """Fail on a message of a type this target does not handle, before any later STATE."""
+        with self._failure_reported():
+            kind = message_dict.get("type")
+            msg = (
+                f"a Singer message of type {kind!r} cannot be handled (this target reads "
+                "SCHEMA, RECORD, STATE, BATCH and ACTIVATE_VERSION): the run stops before any "
+                "later STATE is passed on"
+            )
+            raise batches.UnsupportedMessageError(msg)
 
     @override
     def process_endofpipe(self) -> None:
@@ -383,9 +426,15 @@ def writer_from_config(
     )
 
 
-EXPECTED_FAILURES = (WriteError, RecordError, InvalidRecord)
+EXPECTED_FAILURES = (
+    WriteError,
+    RecordError,
+    InvalidRecord,
+    batches.BatchFileError,
+    batches.UnsupportedMessageError,
+)
 """Failures this target names in one sentence: InfluxDB unreachable or refusing, a record that
-cannot become a point."""
+cannot become a point, a BATCH that cannot be loaded, a message type it does not handle."""
 
 
 def failure_text(exc: BaseException) -> str:
