@@ -117,9 +117,16 @@ def run_both(
     engine: LocalInfluxDB | RemoteInfluxDB2,
     name: str,
     config: Mapping[str, t.Any] | None = None,
+    placeholders: Mapping[str, str] | None = None,
 ) -> BothModes:
-    """Run one recorded case in both modes (``config``: settings added in both)."""
+    """Run one recorded case in both modes (``config``: settings added in both).
+
+    ``placeholders``: text of the case replaced before it is run, e.g. ``{"@BATCHES@": folder}``
+    for the folder where the test wrote the batch files a BATCH message names.
+    """
     messages = case_text(name)
+    for placeholder, value in (placeholders or {}).items():
+        messages = messages.replace(placeholder, value)
     return BothModes(
         run_influx(tmp_path, target_config, engine, messages, config),
         run_file(tmp_path, engine, messages, config),

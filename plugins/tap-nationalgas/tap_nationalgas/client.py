@@ -362,7 +362,15 @@ class NationalGasStream(RESTStream[Page]):
         )
 
     def write_state(self) -> None:
-        """Send the tap's state in a STATE message now (unless it equals the last one sent)."""
+        """Send the tap's state in a STATE message now (unless it equals the last one sent).
+
+        With ``batch_config`` none is sent here: records go to batch files, and a STATE sent
+        now could come before the BATCH message of the file that holds the records it covers.
+        The SDK sends the state after each BATCH message instead, and the state then covers
+        only records of the files already announced (it is updated as records are handed on).
+        """
+        if self.get_batch_config(self.config) is not None:
+            return
         self.owner.state_writer.write_state(self.tap_state)
 
     @override
