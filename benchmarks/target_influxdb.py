@@ -1,9 +1,11 @@
 """Benchmark target-influxdb against the raw write limit of the same InfluxDB engine.
 
-Writes N records of a realistic gas-quality stream from a Singer file into the real
-engine (Debian's influxd behind the 2.x proxy, or INFLUXDB_TEST_URL), and, in the same run,
-POSTs the same points as pre-built line protocol in batches of 5,000 with one HTTP client.
-Reports records/s and the target's peak memory, and checks every point arrived.
+Writes N records of a realistic gas-quality stream into the real engine (Debian's influxd
+behind the 2.x proxy, or INFLUXDB_TEST_URL) three ways in one run: POSTed as pre-built line
+protocol in batches of 5,000 with one HTTP client (the raw limit), as RECORD messages of a
+Singer file, and as one BATCH message naming the same records in an SDK batch file (JSONL +
+gzip). Reports records/s, the share of raw, the target's peak memory, and checks every point
+arrived.
 
 Run from the repository root: ``.venv/bin/python -m benchmarks.target_influxdb --records 1000000``
 """
@@ -11,6 +13,7 @@ Run from the repository root: ``.venv/bin/python -m benchmarks.target_influxdb -
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import subprocess
@@ -56,35 +59,54 @@ def values(i: int) -> tuple[int, int, list[float]]:
     )
 
 
+SCHEMA = {
+    "type": "SCHEMA",
+    "stream": STREAM,
+    "schema": {"properties": PROPERTIES},
+    "key_properties": ["site_id", "published_time"],
+    "bookmark_properties": ["published_time"],
+}
+
+
+def record(i: int) -> dict[str, object]:
+    """Record i of the stream."""
+    site, stamp, metrics = values(i)
+    names = ("cv", "cv24", "sg", "sg24", "wi", "co2", "n2")
+    return {
+        "site_id": site,
+        "site_name": f"SITE {site:02d}",
+        "area_name": f"AREA {site % 8}",
+        "published_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp)),
+        **dict(zip(names, metrics, strict=True)),
+    }
+
+
+def final_state(records: int) -> str:
+    """The STATE line that ends a Singer file."""
+    return json.dumps({"type": "STATE", "value": {"bookmarks": {STREAM: {"n": records}}}}) + "\n"
+
+
 def write_singer_file(path: Path, records: int) -> None:
     """SCHEMA, the records and a final STATE, as JSON lines."""
-    names = ("cv", "cv24", "sg", "sg24", "wi", "co2", "n2")
     with path.open("w") as out:
-        out.write(
-            json.dumps(
-                {
-                    "type": "SCHEMA",
-                    "stream": STREAM,
-                    "schema": {"properties": PROPERTIES},
-                    "key_properties": ["site_id", "published_time"],
-                    "bookmark_properties": ["published_time"],
-                }
-            )
-            + "\n"
-        )
+        out.write(json.dumps(SCHEMA) + "\n")
         for i in range(records):
-            site, stamp, metrics = values(i)
-            record = {
-                "site_id": site,
-                "site_name": f"SITE {site:02d}",
-                "area_name": f"AREA {site % 8}",
-                "published_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp)),
-                **dict(zip(names, metrics, strict=True)),
-            }
-            out.write(json.dumps({"type": "RECORD", "stream": STREAM, "record": record}) + "\n")
-        out.write(
-            json.dumps({"type": "STATE", "value": {"bookmarks": {STREAM: {"n": records}}}}) + "\n"
-        )
+            out.write(json.dumps({"type": "RECORD", "stream": STREAM, "record": record(i)}) + "\n")
+        out.write(final_state(records))
+
+
+def write_batch_files(path: Path, batch_file: Path, records: int) -> None:
+    """The same records in one SDK batch file (JSONL + gzip), and SCHEMA, BATCH, STATE."""
+    with gzip.open(batch_file, "wt", compresslevel=1) as out:
+        for i in range(records):
+            out.write(json.dumps(record(i)) + "\n")
+    batch = {
+        "type": "BATCH",
+        "stream": STREAM,
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "manifest": [batch_file.as_uri()],
+    }
+    path.write_text(json.dumps(SCHEMA) + "\n" + json.dumps(batch) + "\n" + final_state(records))
 
 
 def raw_batches(records: int) -> list[bytes]:
@@ -161,26 +183,26 @@ def main() -> None:
         workdir = Path(tmp)
         singer_file = workdir / "gas_quality.singer"
         write_singer_file(singer_file, args.records)
+        batch_messages = workdir / "gas_quality-batch.singer"
+        write_batch_files(batch_messages, workdir / "gas_quality-1.json.gz", args.records)
         batches = raw_batches(args.records)
         engine = influxdb_from_env(workdir / "influxdb")
         try:
             rows: list[tuple[str, float, float, float]] = []
             for label, kind, extra in (
                 ("raw line protocol, 1 client, batches of 5,000", "raw", {}),
-                ("target-influxdb, defaults (gzip on)", "target", {}),
-                ("target-influxdb, gzip off", "target", {"gzip": False}),
-                (
-                    "target-influxdb, gzip off, validate_records off",
-                    "target",
-                    {"gzip": False, "validate_records": False},
-                ),
+                ("target-influxdb, RECORD messages, defaults (gzip on)", "record", {}),
+                ("target-influxdb, RECORD messages, gzip off", "record", {"gzip": False}),
+                ("target-influxdb, BATCH (JSONL + gzip file), defaults", "batch", {}),
+                ("target-influxdb, BATCH (JSONL + gzip file), gzip off", "batch", {"gzip": False}),
             ):
                 bucket = f"bench_{len(rows)}"
                 engine.create_bucket(bucket)
                 if kind == "raw":
                     seconds, peak = post_raw(engine, bucket, batches), float("nan")
                 else:
-                    seconds, peak = run_target(engine, bucket, singer_file, workdir, **extra)
+                    messages = singer_file if kind == "record" else batch_messages
+                    seconds, peak = run_target(engine, bucket, messages, workdir, **extra)
                 stored = count(engine, bucket)
                 if stored != args.records:
                     raise RuntimeError(f"{label}: {stored} points stored, {args.records} expected")

@@ -111,12 +111,13 @@ def run_file(
     return ModeRun(run, bucket, engine, errors)
 
 
-def run_both(
+def run_both(  # noqa: PLR0913
     tmp_path: Path,
     target_config: Mapping[str, t.Any],
     engine: LocalInfluxDB | RemoteInfluxDB2,
     name: str,
     config: Mapping[str, t.Any] | None = None,
+    *,
     placeholders: Mapping[str, str] | None = None,
 ) -> BothModes:
     """Run one recorded case in both modes (``config``: settings added in both).

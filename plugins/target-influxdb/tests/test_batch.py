@@ -48,7 +48,7 @@ def reading(minute: int, site: str = "a") -> dict[str, t.Any]:
         "at": f"2026-01-01T00:{minute:02d}:00Z",
         "cv": 39 + minute / 8,
         "count": minute,
-        "name": f"Ünïcode, \"quoted\" {minute}",
+        "name": f'Ünïcode, "quoted" {minute}',
     }
 
 
@@ -207,8 +207,8 @@ def test_unreadable_batch_file_fails_in_one_line(
     assert len(errors) == 1, run.log
     url = message["manifest"][0]
     encoding = f"jsonl+{message['encoding']['compression']}"
-    assert f'failed: stream "readings": batch file {url} ({encoding}) could not be read' in (
-        errors[0]
+    assert (
+        f'failed: stream "readings": batch file {url} ({encoding}) could not be read' in (errors[0])
     )
     assert cause in errors[0]
     assert "Traceback" not in run.log
@@ -346,7 +346,8 @@ def test_tap_backfill_in_batches_equals_record_mode(
         for line in in_batches.tap_in_process(BACKFILL, {"batch_config": batch_config}).splitlines()
     ]
     kinds = {m["type"] for m in messages}
-    assert "BATCH" in kinds and "RECORD" not in kinds
+    assert "BATCH" in kinds
+    assert "RECORD" not in kinds
     for state, newest in batch_files_before_each_state(messages):
         for stream, stream_state in state.get("bookmarks", {}).items():
             for entry in stream_state.get("partition_bookmarks", []):
