@@ -58,7 +58,7 @@ def shape_changes(stream: str, before: StreamShape, after: StreamShape) -> list[
         moved = sorted((set(before.tags) ^ set(after.tags)) & {*before.fields, *after.fields})
         both = (
             f"; {', '.join(repr(k) for k in moved)} is then both a tag and a field of the "
-            "measurement (query it as \"key\"::tag or \"key\"::field)"
+            'measurement (query it as "key"::tag or "key"::field)'
             if moved
             else ""
         )
