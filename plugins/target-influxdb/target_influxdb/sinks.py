@@ -14,6 +14,7 @@ from target_influxdb import batches
 from target_influxdb.lineprotocol import PointEncoder, RecordError
 from target_influxdb.mapping import resolve_mapping
 from target_influxdb.runs import StreamRun
+from target_influxdb.shapes import stream_shape
 from target_influxdb.writers import RejectedPointsError, WriteError
 
 if t.TYPE_CHECKING:
@@ -66,6 +67,7 @@ class InfluxDBSink(BatchSink):
             (self.config.get("mappings") or {}).get(stream_name) or {},
         )
         self._encoder = PointEncoder(stream_name, schema, mapping, self.config.get("static_tags"))
+        target.note_shape(stream_name, stream_shape(schema, mapping))
         self._known_properties = frozenset(schema.get("properties") or ())
         self._untimed_fails = mapping.timestamp is None and self.config["untimed_streams"] == "fail"
         # one count per stream and run: a sink that replaces this one (a new schema) goes on

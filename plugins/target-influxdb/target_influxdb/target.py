@@ -13,7 +13,11 @@ from functools import cached_property
 
 import click
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError, InvalidRecord
+from singer_sdk.exceptions import (
+    ConfigValidationError,
+    InvalidRecord,
+    RecordsWithoutSchemaException,
+)
 from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.target_base import Target
 from typing_extensions import override
@@ -23,6 +27,7 @@ from target_influxdb.lineprotocol import RecordError
 from target_influxdb.reader import FloatSingerReader
 from target_influxdb.rejections import shorten
 from target_influxdb.runs import FAILED, OK, StreamRun, default_job, run_point
+from target_influxdb.shapes import StreamShape, shape_changes
 from target_influxdb.sinks import InfluxDBSink
 from target_influxdb.writers import FileWriter, InfluxDBWriter, RejectedFile, WriteError
 
@@ -194,6 +199,8 @@ class TargetInfluxDB(Target):
         """Initialize the target and check the connection settings."""
         self.schema_bookmark_properties: list[str] = []
         self.stream_runs: dict[str, StreamRun] = {}
+        self.stream_shapes: dict[str, StreamShape] = {}
+        self._versions_ignored: set[str] = set()
         self.report_logger = logging.getLogger(f"{self.name}.report")
         self._run_finished = False
         super().__init__(*args, **kwargs)
@@ -276,6 +283,34 @@ class TargetInfluxDB(Target):
                 "later STATE is passed on"
             )
             raise batches.UnsupportedMessageError(msg)
+
+    @override
+    def _process_activate_version_message(self, message_dict: dict) -> None:
+        # Points are facts at their instants: a new table version cannot delete the points
+        # of older versions from InfluxDB (no cheap delete by version), so the message is
+        # ignored, once a stream said, and the records are stored as any others.
+        with self._failure_reported():
+            stream = message_dict.get("stream")
+            if stream not in self.mapper.stream_maps:
+                msg = (
+                    f"An ACTIVATE_VERSION message for stream {stream!r} came before its SCHEMA "
+                    "message. Check that the Tap correctly implements the Singer spec."
+                )
+                raise RecordsWithoutSchemaException(msg)
+            if stream not in self._versions_ignored:
+                self._versions_ignored.add(stream)
+                self.logger.warning(
+                    "Stream %r: ACTIVATE_VERSION ignored: InfluxDB keeps the points of earlier "
+                    "versions (rows the source deleted stay stored); the records are stored",
+                    stream,
+                )
+
+    def note_shape(self, stream: str, shape: StreamShape) -> None:
+        """Keep a stream's shape; warn about what a new SCHEMA message changes in it."""
+        before = self.stream_shapes.get(stream)
+        self.stream_shapes[stream] = shape
+        for change in shape_changes(stream, before, shape) if before else ():
+            self.logger.warning("%s", change)
 
     @override
     def process_endofpipe(self) -> None:
@@ -432,9 +467,11 @@ EXPECTED_FAILURES = (
     InvalidRecord,
     batches.BatchFileError,
     batches.UnsupportedMessageError,
+    RecordsWithoutSchemaException,
 )
 """Failures this target names in one sentence: InfluxDB unreachable or refusing, a record that
-cannot become a point, a BATCH that cannot be loaded, a message type it does not handle."""
+cannot become a point, a BATCH that cannot be loaded, a message type it does not handle, a
+message before its stream's SCHEMA."""
 
 
 def failure_text(exc: BaseException) -> str:
