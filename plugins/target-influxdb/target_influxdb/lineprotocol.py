@@ -376,7 +376,7 @@ class PointEncoder:
             raise RecordError(msg) from exc
 
     def _describe(self, record: Mapping[str, t.Any]) -> str:
-        keys = {k: record.get(k) for k in self.mapping.tags}
+        keys = {k: _shown(record.get(k)) for k in self.mapping.tags}
         return f"tags {keys}" if keys else "no tags"
 
     def encode(self, record: Mapping[str, t.Any]) -> tuple[str, int] | None:
@@ -446,7 +446,7 @@ class PointEncoder:
         except (ValueError, TypeError, decimal.InvalidOperation) as exc:
             msg = (
                 f'stream "{self.stream_name}": property "{".".join(spec.path)}" '
-                f"value {value!r} is not a valid {spec.kind}: {exc}"
+                f"value {_shown(value)!r} is not a valid {spec.kind}: {exc}"
             )
             raise RecordError(msg) from exc
         if text is None:
@@ -472,6 +472,21 @@ def undeclared_field(value: object) -> tuple[FieldKind, str | None]:
     if isinstance(value, str):
         return "string", escape_string(value)
     return "json", _json_field_text(value)
+
+
+SHOWN_VALUE_CHARS = 100
+"""The longest text of a record's value that an error message quotes."""
+
+
+def _shown(value: object) -> object:
+    """A value for an error message: a long string cut in the middle, anything else as is."""
+    if not isinstance(value, str) or len(value) <= SHOWN_VALUE_CHARS:
+        return value
+    tail = SHOWN_VALUE_CHARS // 4
+    left_out = len(value) - SHOWN_VALUE_CHARS
+    return (
+        f"{value[: SHOWN_VALUE_CHARS - tail]}...({left_out} characters left out)...{value[-tail:]}"
+    )
 
 
 def batch_precision(timestamps: Iterable[int]) -> str:

@@ -11,7 +11,7 @@ from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
 
-from target_influxdb.lineprotocol import PointEncoder, RecordError
+from target_influxdb.lineprotocol import SHOWN_VALUE_CHARS, PointEncoder, RecordError
 from target_influxdb.mapping import resolve_mapping
 from target_influxdb.rejections import shorten
 from target_influxdb.runs import StreamRun
@@ -63,10 +63,6 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
 
 class RecordValidationError(RecordError):
     """A record that breaks its stream's schema."""
-
-
-SHOWN_VALUE_CHARS = 100
-"""The longest text of a value a validation message quotes."""
 
 
 def validation_text(
