@@ -61,6 +61,10 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
             raise InvalidRecord(text, record) from exc
 
 
+KIND_WORDS = {"json": "JSON string"}
+"""How a field kind is named to a user, where its name is not the word."""
+
+
 class RecordValidationError(RecordError):
     """A record that breaks its stream's schema."""
 
@@ -243,7 +247,7 @@ class InfluxDBSink(BatchSink):
                 "additionalProperties), each typed by its JSON value: %s",
                 self.stream_name,
                 ", ".join(
-                    f"{name} ({' and '.join(sorted(kinds))})"
+                    f"{name} ({' and '.join(sorted(KIND_WORDS.get(k, k) for k in kinds))})"
                     for name, kinds in sorted(stats.undeclared.items())
                 ),
             )
