@@ -44,6 +44,7 @@ from data_imports import events, systemdb
 from data_imports.options import OptionError, Options, backup_keep_days
 from data_imports.project import ROOT, Project, ProjectError
 from data_imports.runner import env_file_of, load_env
+from target_influxdb.writers import redact
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -256,7 +257,7 @@ class Influx:
         if done.returncode == 0:
             return
         lines = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()
-        cause = lines[-1].strip()[-300:].replace(self.env["INFLUX_TOKEN"], "***")
+        cause = redact(lines[-1].strip()[-300:], self.env["INFLUX_TOKEN"])
         hint = ""
         if re.search(r"\b(401|403)\b|unauthori[sz]ed|forbidden", cause, re.IGNORECASE):
             hint = f": {self.token_variable} must hold an operator (all-access) token"

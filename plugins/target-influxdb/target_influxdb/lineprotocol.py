@@ -59,6 +59,8 @@ class EncodeStats:
 
     values_not_storable: int = 0
     renamed_keys: set[str] = field(default_factory=set)
+    undeclared: dict[str, set[str]] = field(default_factory=dict)
+    """Properties the schema does not declare that were written, and their kinds."""
 
 
 @dataclass(frozen=True)
@@ -285,6 +287,8 @@ class PointEncoder:
         schema: Mapping[str, t.Any],
         mapping: StreamMapping,
         static_tags: Mapping[str, str] | None = None,
+        *,
+        write_undeclared: bool = False,
     ) -> None:
         """Compile the stream's schema and mapping into a field plan.
 
@@ -293,6 +297,8 @@ class PointEncoder:
             schema: The stream's JSON schema.
             mapping: Measurement, tags, timestamp and excluded properties.
             static_tags: Tags added to every point (record tags win on a clash).
+            write_undeclared: Write the properties the schema does not declare, each by its
+                JSON type (:func:`undeclared_field`); else they are left out.
         """
         self.stream_name = stream_name
         self.mapping = mapping
@@ -321,6 +327,10 @@ class PointEncoder:
         if mapping.timestamp:
             skip.add(mapping.timestamp)
         self._fields = tuple(self._field_plan(properties, (), skip))
+        self._write_undeclared = write_undeclared
+        self._declared = frozenset(properties)
+        # an undeclared name that is also a field, tag or excluded name is left out
+        self._not_undeclared = skip | {".".join(spec.path) for spec in self._fields}
 
     def _field_plan(
         self,
@@ -366,7 +376,7 @@ class PointEncoder:
             raise RecordError(msg) from exc
 
     def _describe(self, record: Mapping[str, t.Any]) -> str:
-        keys = {k: record.get(k) for k in self.mapping.tags}
+        keys = {k: _shown(record.get(k)) for k in self.mapping.tags}
         return f"tags {keys}" if keys else "no tags"
 
     def encode(self, record: Mapping[str, t.Any]) -> tuple[str, int] | None:
@@ -385,9 +395,26 @@ class PointEncoder:
                 fields.append(spec.key + repr(value))  # the common case: a finite float
             elif (text := self._render(spec, value)) is not None:
                 fields.append(spec.key + text)
+        if self._write_undeclared and (names := record.keys() - self._declared):
+            fields += self._undeclared_fields(record, names)
         if not fields:
             return None
         return f"{self._measurement}{self._tag_text(record)} {','.join(fields)}", timestamp
+
+    def _undeclared_fields(self, record: Mapping[str, t.Any], names: Iterable[str]) -> list[str]:
+        """The fields of properties the schema does not declare, by name."""
+        fields = []
+        for name in sorted(names):
+            value = record[name]
+            if value is None or name in self._not_undeclared:
+                continue
+            kind, text = undeclared_field(value)
+            if text is None:
+                self.stats.values_not_storable += 1
+                continue
+            self.stats.undeclared.setdefault(name, set()).add(kind)
+            fields.append(f"{escape_key(safe_key(name, self.stats))}={text}")
+        return fields
 
     def _tag_text(self, record: Mapping[str, t.Any]) -> str:
         values = tuple(
@@ -419,12 +446,47 @@ class PointEncoder:
         except (ValueError, TypeError, decimal.InvalidOperation) as exc:
             msg = (
                 f'stream "{self.stream_name}": property "{".".join(spec.path)}" '
-                f"value {value!r} is not a valid {spec.kind}: {exc}"
+                f"value {_shown(value)!r} is not a valid {spec.kind}: {exc}"
             )
             raise RecordError(msg) from exc
         if text is None:
             self.stats.values_not_storable += 1
         return text
+
+
+def undeclared_field(value: object) -> tuple[FieldKind, str | None]:
+    """The kind and field text of a value of a property the schema does not declare.
+
+    With no schema to go by, the kind comes from the JSON type alone, by a rule that gives a
+    property one kind whatever its values: every number is a float (``5`` is written
+    ``5.0``, so 5 and 5.5 never clash), strings are strings, booleans booleans, objects and
+    arrays JSON text. The text is None for a number InfluxDB cannot store (too large).
+    """
+    if isinstance(value, bool):
+        return "boolean", _boolean_text(value)
+    if isinstance(value, (int, float, decimal.Decimal)):
+        try:
+            return "float", _float_text(value)
+        except OverflowError:
+            return "float", None
+    if isinstance(value, str):
+        return "string", escape_string(value)
+    return "json", _json_field_text(value)
+
+
+SHOWN_VALUE_CHARS = 100
+"""The longest text of a record's value that an error message quotes."""
+
+
+def _shown(value: object) -> object:
+    """A value for an error message: a long string cut in the middle, anything else as is."""
+    if not isinstance(value, str) or len(value) <= SHOWN_VALUE_CHARS:
+        return value
+    tail = SHOWN_VALUE_CHARS // 4
+    left_out = len(value) - SHOWN_VALUE_CHARS
+    return (
+        f"{value[: SHOWN_VALUE_CHARS - tail]}...({left_out} characters left out)...{value[-tail:]}"
+    )
 
 
 def batch_precision(timestamps: Iterable[int]) -> str:

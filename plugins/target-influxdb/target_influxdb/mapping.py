@@ -6,12 +6,16 @@ import typing as t
 
 from singer_sdk.exceptions import ConfigValidationError
 
-from target_influxdb.lineprotocol import StreamMapping, schema_types
+from target_influxdb.lineprotocol import RecordError, StreamMapping, schema_types
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 DATE_FORMATS = frozenset({"date-time", "date"})
+
+
+class SchemaError(RecordError):
+    """A stream's SCHEMA message the target cannot write points from (a tap's mistake)."""
 
 
 def is_time_property(prop: Mapping[str, t.Any] | None) -> bool:
@@ -33,6 +37,7 @@ def resolve_mapping(
 
     Raises:
         ConfigValidationError: when the mapping names a property the stream lacks.
+        SchemaError: when a key property (the default tags) is not in the stream's schema.
     """
     properties = schema.get("properties") or {}
     timestamp = configured.get("timestamp") or next(
@@ -42,16 +47,45 @@ def resolve_mapping(
     tags = configured.get("tags")
     if tags is None:
         tags = [k for k in key_properties if k != timestamp]
-    unknown = [name for name in (*tags, timestamp) if name and name not in properties]
-    if unknown:
-        msg = (
-            f"mappings.{stream_name} names properties that stream {stream_name!r} does not "
-            f"have: {', '.join(unknown)} (it has: {', '.join(properties) or 'none'})"
-        )
-        raise ConfigValidationError(msg, errors=[msg])
+    _check_names(stream_name, properties, configured, [*tags, timestamp])
     return StreamMapping(
         measurement=configured.get("measurement") or stream_name,
         tags=tuple(tags),
         timestamp=timestamp,
         exclude=frozenset(configured.get("exclude") or ()),
     )
+
+
+def _check_names(
+    stream_name: str,
+    properties: Mapping[str, t.Any],
+    configured: Mapping[str, t.Any],
+    names: Sequence[str | None],
+) -> None:
+    """Fail on a tag or timestamp the schema lacks, blaming the mapping or the tap's SCHEMA.
+
+    Raises:
+        ConfigValidationError: naming the mapping at fault.
+        SchemaError: naming the key properties the schema lacks.
+    """
+    unknown = [name for name in names if name and name not in properties]
+    if not unknown:
+        return
+    has = ", ".join(properties) or "none"
+    from_mapping = {*(configured.get("tags") or ()), configured.get("timestamp")}
+    if mapped := [name for name in unknown if name in from_mapping]:
+        msg = (
+            f"mappings.{stream_name} names properties that stream {stream_name!r} does not "
+            f"have: {', '.join(mapped)} (it has: {has})"
+        )
+        raise ConfigValidationError(msg, errors=[msg])
+    # key properties the tap declared without a property in its schema
+    quoted = ", ".join(f'"{name}"' for name in unknown)
+    which = "key property" if len(unknown) == 1 else "key properties"
+    verb = "is" if len(unknown) == 1 else "are"
+    msg = (
+        f'stream "{stream_name}": {which} {quoted} {verb} not in the stream\'s schema '
+        f"(it has: {has}); the tap sends an inconsistent SCHEMA: fix the tap, or set "
+        f"`mappings.{stream_name}.tags` to the properties to write as tags"
+    )
+    raise SchemaError(msg)

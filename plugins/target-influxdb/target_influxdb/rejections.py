@@ -27,6 +27,8 @@ _CONFLICT = re.compile(
     r" is type (?P<sent>\w+), already exists as type (?P<stored>\w+)"
 )
 _DROPPED = re.compile(r"dropped=(\d+)\s*$")
+# InfluxDB quotes a line it cannot parse whole: `unable to parse '<line> <timestamp>': why`
+_QUOTED_LINE = re.compile(r"unable to parse '.*? -?\d+': ", re.DOTALL)
 _UNESCAPED_SPACE = re.compile(r"(?<!\\)(?:\\\\)* ")
 _UNESCAPED_COMMA = re.compile(r"(?<!\\),")
 
@@ -83,6 +85,15 @@ def shorten(text: str, limit: int = SHOWN_CHARS) -> str:
     return f"{text[:head]} ... ({len(text) - head - tail} characters left out) ... {text[-tail:]}"
 
 
+def without_quoted_lines(message: str) -> str:
+    """InfluxDB's message without the lines it quotes, which the target's message quotes once.
+
+    ``unable to parse '<line>': max key length exceeded`` becomes ``unable to parse the
+    rejected line: max key length exceeded``.
+    """
+    return _QUOTED_LINE.sub("unable to parse the rejected line: ", message)
+
+
 def measurement_of(line: str) -> str:
     """The measurement a line-protocol line names, unescaped."""
     match = _UNESCAPED_SPACE.search(line)
@@ -104,7 +115,8 @@ class Refusal:
     def of(cls, status: int, message: str, points: Points) -> Refusal:
         """Read what InfluxDB's whole message says before it is shortened."""
         conflict = parse_conflict(message)
-        return cls(status, shorten(message), dropped_count(message), conflict, points)
+        shown = shorten(without_quoted_lines(message))
+        return cls(status, shown, dropped_count(message), conflict, points)
 
 
 def shard_weeks(stamps_us: Iterable[int]) -> set[int]:

@@ -34,6 +34,8 @@ class StreamRun:
     newest_us: int | None = None
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
+    left_out: set[str] = field(default_factory=set)
+    """Properties the schema does not declare that were left out (and warned about)."""
 
     def written(self, count: int, newest_us: int | None) -> None:
         """Count points InfluxDB (or the file) acknowledged."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import typing as t
 
 import fastjsonschema
@@ -11,14 +12,15 @@ from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
 
 from target_influxdb import batches
-from target_influxdb.lineprotocol import PointEncoder, RecordError
+from target_influxdb.lineprotocol import SHOWN_VALUE_CHARS, PointEncoder, RecordError
 from target_influxdb.mapping import resolve_mapping
+from target_influxdb.rejections import shorten
 from target_influxdb.runs import StreamRun
 from target_influxdb.shapes import stream_shape
 from target_influxdb.writers import RejectedPointsError, WriteError
 
 if t.TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, StorageTarget
 
@@ -26,11 +28,27 @@ if t.TYPE_CHECKING:
 
 
 class FastJSONSchemaValidator(BaseJSONSchemaValidator):
-    """Record validation compiled by fastjsonschema (formats unchecked, as the SDK's default)."""
+    """Record validation compiled by fastjsonschema (formats unchecked, as the SDK's default).
 
-    def __init__(self, schema: dict[str, t.Any]) -> None:
+    A record that breaks the schema fails the run with one line naming the stream, the
+    property, the value and the record's key (:class:`RecordValidationError`, which the SDK
+    lets through without logging a traceback). With ``fail=False`` it raises the SDK's
+    ``InvalidRecord`` instead, which the SDK logs and skips.
+    """
+
+    def __init__(
+        self,
+        schema: dict[str, t.Any],
+        stream_name: str = "",
+        key_properties: Sequence[str] = (),
+        *,
+        fail: bool = True,
+    ) -> None:
         """Compile the stream's schema."""
         super().__init__(schema)
+        self._stream_name = stream_name
+        self._key_properties = tuple(key_properties)
+        self._fail = fail
         try:
             self._validate = fastjsonschema.compile(schema, use_default=False, use_formats=False)
         except fastjsonschema.JsonSchemaDefinitionException as exc:
@@ -41,7 +59,49 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
         try:
             self._validate(record)
         except fastjsonschema.JsonSchemaValueException as exc:
-            raise InvalidRecord(f"Record Message Validation Error: {exc.message}", record) from exc
+            text = validation_text(self._stream_name, exc, record, self._key_properties)
+            if self._fail:
+                raise RecordValidationError(text) from None
+            raise InvalidRecord(text, record) from exc
+
+
+KIND_WORDS = {"json": "JSON string"}
+"""How a field kind is named to a user, where its name is not the word."""
+
+
+class RecordValidationError(RecordError):
+    """A record that breaks its stream's schema."""
+
+
+def validation_text(
+    stream_name: str,
+    exc: fastjsonschema.JsonSchemaValueException,
+    record: Mapping[str, t.Any],
+    key_properties: Sequence[str],
+) -> str:
+    """What is wrong with a record, in one line: stream, property, value, and the record's key.
+
+    For example ``stream "readings": property "cv" value "abc" is not of type number or null
+    (record key: site=a, at=2026-01-01T00:00:00Z)``.
+    """
+    name = (exc.name or "data").removeprefix("data").lstrip(".")
+    problem = (exc.message or "").removeprefix(exc.name or "").strip()
+    if exc.rule == "type":
+        types = exc.rule_definition
+        problem = "is not of type " + " or ".join([types] if isinstance(types, str) else types)
+    if name:
+        what = f'property "{name}" value {_quoted(exc.value, SHOWN_VALUE_CHARS)} {problem}'
+    else:
+        what = f"record {problem}"
+    keys = ", ".join(f"{k}={_quoted(record.get(k), 60, bare=True)}" for k in key_properties)
+    return f'stream "{stream_name}": {what}' + (f" (record key: {keys})" if keys else "")
+
+
+def _quoted(value: object, limit: int, *, bare: bool = False) -> str:
+    """A value as JSON text (a string bare when asked), cut to about ``limit`` characters."""
+    if bare and isinstance(value, str):
+        return shorten(value, limit)
+    return shorten(json.dumps(value, ensure_ascii=False, default=str), limit)
 
 
 class InfluxDBSink(BatchSink):
@@ -66,7 +126,15 @@ class InfluxDBSink(BatchSink):
             target.schema_bookmark_properties,
             (self.config.get("mappings") or {}).get(stream_name) or {},
         )
-        self._encoder = PointEncoder(stream_name, schema, mapping, self.config.get("static_tags"))
+        # a schema open to more properties (additionalProperties) has them written
+        self._open = bool(schema.get("additionalProperties", False))
+        self._encoder = PointEncoder(
+            stream_name,
+            schema,
+            mapping,
+            self.config.get("static_tags"),
+            write_undeclared=self._open,
+        )
         target.note_shape(stream_name, stream_shape(schema, mapping))
         self._known_properties = frozenset(schema.get("properties") or ())
         self._untimed_fails = mapping.timestamp is None and self.config["untimed_streams"] == "fail"
@@ -88,29 +156,34 @@ class InfluxDBSink(BatchSink):
 
     @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
-        return FastJSONSchemaValidator(self.schema) if self.validate_schema else None
+        if not self.validate_schema:
+            return None
+        return FastJSONSchemaValidator(
+            self.schema,
+            self.stream_name,
+            self.key_properties,
+            fail=self.fail_on_record_validation_exception,
+        )
 
     @override
     def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:
         # The encoder parses date-times itself, once, with errors that name the stream; the SDK
-        # would parse every one a second time. What stays is the SDK's warning, once a field,
-        # about a value the schema has no property for (tests/test_sinks.py pins both).
-        if schema.get("additionalProperties", False):
-            return
-        for key in record.keys() - self._known_properties - self._warned_missing_fields:
-            if record[key] is not None:
-                self.logger.warning("No schema for record field '%s': it is not written", key)
-                self._warned_missing_fields.add(key)
+        # would parse every one a second time (tests/test_sinks.py pins this hook).
+        return
+
+    @override
+    def preprocess_record(self, record: dict, context: dict) -> dict:
+        # A schema closed to more properties: name each left out, once per stream and run.
+        if not self._open:
+            for key in record.keys() - self._known_properties - self.run.left_out:
+                if record[key] is not None:
+                    self.logger.warning("No schema for record field '%s': it is not written", key)
+                    self.run.left_out.add(key)
+        return record
 
     @override
     def process_record(self, record: dict, context: dict) -> None:
-        if self._untimed_fails:
-            msg = (
-                f'stream "{self.stream_name}" has no timestamp property: set '
-                f"`mappings.{self.stream_name}.timestamp`, or set `untimed_streams` to "
-                "`receive_time`"
-            )
-            raise RecordError(msg)
+        self._check_timed()
         self.run.records += 1
         point = self._encoder.encode(record)
         if point is None:
@@ -186,11 +259,13 @@ class InfluxDBSink(BatchSink):
         self.process_batch({"points": points})
 
     def _check_record(self, record: dict) -> None:
-        """The checks the SDK makes of a RECORD: schema validation (when on), key properties."""
+        """The checks a RECORD gets: schema validation (when on), key properties, undeclared."""
         self._validate_and_parse(record)
         self._singer_validate_message(record)
+        self.preprocess_record(record, {})
 
     def _check_timed(self) -> None:
+        """Fail a stream with no timestamp property unless `untimed_streams` stamps it."""
         if self._untimed_fails:
             msg = (
                 f'stream "{self.stream_name}" has no timestamp property: set '
@@ -227,6 +302,16 @@ class InfluxDBSink(BatchSink):
                 "integers beyond 64 bits)",
                 self.stream_name,
                 stats.values_not_storable,
+            )
+        if stats.undeclared:
+            self.logger.warning(
+                "Stream %r: wrote properties its schema does not declare (it allows more: "
+                "additionalProperties), each typed by its JSON value: %s",
+                self.stream_name,
+                ", ".join(
+                    f"{name} ({' and '.join(sorted(KIND_WORDS.get(k, k) for k in kinds))})"
+                    for name, kinds in sorted(stats.undeclared.items())
+                ),
             )
         if stats.renamed_keys:
             self.logger.warning(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import logging
 import os
 import signal
@@ -350,11 +351,35 @@ class TargetInfluxDB(Target):
         written = self.write_health_points(status, cause, run_time_us)
         for name, run in self.stream_runs.items():
             self.log_summary(name, run, status, run_time_us if written else None)
+        self.warn_unused_mappings()
         if self.rejected_file is not None:
             config = self.config
             summary = self.rejected_file.summary(config["bucket"], config["org"])
             if summary:
                 self.logger.warning("%s", summary)
+
+    def warn_unused_mappings(self) -> None:
+        """Name each key of `mappings` that names no stream of the run, and the streams that came.
+
+        Such a mapping was not used. When a stream of the run had no mapping of its own (it got
+        the defaults), the key may be its misspelt name: a WARNING, with the closest name. When
+        every stream had its mapping, the key is for a stream this run did not select: INFO.
+        """
+        mappings = self.config.get("mappings") or {}
+        streams = sorted(self.stream_runs)
+        defaulted = [name for name in streams if name not in mappings]
+        level = logging.WARNING if defaulted else logging.INFO
+        for key in sorted(set(mappings) - set(streams)):
+            close = difflib.get_close_matches(key, defaulted, n=1)
+            self.logger.log(
+                level,
+                "`mappings.%s` names no stream of this run, so it was not used "
+                "(streams of the run: %s%s)%s",
+                key,
+                ", ".join(streams) or "none",
+                f"; given the defaults: {', '.join(defaulted)}" if defaulted else "",
+                f'; did you mean "{close[0]}"?' if close else "",
+            )
 
     def write_health_points(self, status: str, cause: str | None, run_time_us: int) -> bool:
         """Write one health point per stream received; a failure only warns.
@@ -474,10 +499,15 @@ cannot become a point, a BATCH that cannot be loaded, a message type it does not
 message before its stream's SCHEMA."""
 
 
+FAILURE_CHARS = 2000
+"""The longest failure message logged: each part is cut shorter where it is built (a
+rejected line, a value); this bounds what any other part could add (a 1 MB tag)."""
+
+
 def failure_text(exc: BaseException) -> str:
     """A failure in one line: an expected one as its message, any other with its type too."""
     if isinstance(exc, EXPECTED_FAILURES):
-        return str(exc)
+        return shorten(str(exc), FAILURE_CHARS)
     return f"{type(exc).__name__}: {shorten(str(exc), 1000)}"
 
 
@@ -494,7 +524,8 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except EXPECTED_FAILURES as exc:
-        logger.error("failed: %s", exc, exc_info=logger.isEnabledFor(logging.DEBUG))  # noqa: TRY400
+        debug = logger.isEnabledFor(logging.DEBUG)
+        logger.error("failed: %s", failure_text(exc), exc_info=debug)  # noqa: TRY400
         sys.exit(1)
     except Exception as exc:
         logger.exception("failed: %s", failure_text(exc))  # noqa: TRY401 (the one line says it)

@@ -277,7 +277,7 @@ class InfluxDBWriter:
             )
         except ApiException as exc:
             if exc.status in INVALID:
-                return Refusal.of(exc.status, _error_message(exc), points)
+                return Refusal.of(exc.status, self._redact(_error_message(exc)), points)
             raise WriteError(self._redact(self._api_message(exc, stream_name))) from None
         except MaxRetryError as exc:
             msg = _RETRIED.format(
@@ -369,7 +369,28 @@ class InfluxDBWriter:
         return _NOT_INFLUXDB.format(url=self.url, status=answer.status, content_type=content_type)
 
     def _redact(self, message: str) -> str:
-        return message.replace(self._token, "***") if self._token else message
+        return redact(message, self._token)
+
+
+BARE_TOKEN_CHARS = 16
+"""A token at least this long is taken out wherever it appears; a shorter one only after
+``Token`` or ``Bearer``, since elsewhere it could be part of a word."""
+
+
+def redact(text: str, token: str | None) -> str:
+    """The text with the token replaced by ``***`` where it can stand as a credential.
+
+    The target never writes the token into a message; this guards what a server or a library
+    could echo: the token after ``Token`` or ``Bearer`` (an ``Authorization`` header), and a
+    token of at least :data:`BARE_TOKEN_CHARS` characters anywhere. Nothing else is touched,
+    so a short token (``a``, ``in``) never mangles the words around it.
+    """
+    if not token:
+        return text
+    if len(token) >= BARE_TOKEN_CHARS:
+        return text.replace(token, "***")
+    credential = rf"\b((?:Token|Bearer)\s+){re.escape(token)}(?![\w+/=.~-])"
+    return re.sub(credential, r"\1***", text, flags=re.IGNORECASE)
 
 
 def _header(headers: t.Mapping[str, str], name: str) -> str | None:

@@ -14,6 +14,7 @@ from target_influxdb.lineprotocol import (
     batch_precision,
     render_lines,
     to_epoch_us,
+    undeclared_field,
 )
 
 SCHEMA = {
@@ -202,3 +203,29 @@ def test_batch_precision_is_the_coarsest_exact_one():
     points = [("m v=1.0", AT_US + 5_000)]
     assert render_lines(points, "ms") == f"m v=1.0 {(AT_US + 5_000) // 1000}"
     assert render_lines(points, "ns") == f"m v=1.0 {(AT_US + 5_000) * 1000}"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (5, ("float", "5.0")),
+        (5.5, ("float", "5.5")),
+        (10**400, ("float", None)),
+        (True, ("boolean", "true")),
+        ('a "b"', ("string", '"a \\"b\\""')),
+        ({"k": [1]}, ("json", '"{\\"k\\":[1]}"')),
+        ([1, 2], ("json", '"[1,2]"')),
+    ],
+)
+def test_an_undeclared_property_is_typed_by_its_json_value_alone(value, expected):
+    assert undeclared_field(value) == expected
+
+
+def test_undeclared_properties_are_written_only_when_asked():
+    mapping = StreamMapping("m", ("site",), "at")
+    record = {"site": "a", "at": "2026-01-01T00:00:00Z", "cv": 1.5, "x": 2, "y": None}
+    closed = PointEncoder("s", SCHEMA, mapping)
+    opened = PointEncoder("s", SCHEMA, mapping, write_undeclared=True)
+    assert closed.encode(record) == ("m,site=a cv=1.5", 1_767_225_600_000_000)
+    assert opened.encode(record) == ("m,site=a cv=1.5,x=2.0", 1_767_225_600_000_000)
+    assert opened.stats.undeclared == {"x": {"float"}}

@@ -6,7 +6,7 @@ import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
 from target_influxdb.lineprotocol import StreamMapping
-from target_influxdb.mapping import is_time_property, resolve_mapping
+from target_influxdb.mapping import SchemaError, is_time_property, resolve_mapping
 
 
 def test_default_mapping_uses_replication_key_then_date_time_key():
@@ -26,6 +26,17 @@ def test_configured_mapping_wins_and_unknown_properties_are_named():
     assert mapping == StreamMapping("m", (), "t")
     with pytest.raises(ConfigValidationError, match=r"mappings\.s names properties .*: nope"):
         resolve_mapping("s", props, ["id"], [], {"tags": ["nope"]})
+
+
+def test_a_key_property_the_schema_lacks_blames_the_schema():
+    props = {"properties": {"t": {"type": "string", "format": "date-time"}}}
+    with pytest.raises(SchemaError) as raised:
+        resolve_mapping("s", props, ["id", "t"], [], {"exclude": ["x"]})
+    assert str(raised.value).startswith(
+        'stream "s": key property "id" is not in the stream\'s schema (it has: t); '
+    )
+    # tags named by the mapping replace the key properties: nothing is missing then
+    assert resolve_mapping("s", props, ["id", "t"], [], {"tags": []}).tags == ()
 
 
 @pytest.mark.parametrize(

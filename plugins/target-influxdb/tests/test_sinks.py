@@ -6,9 +6,10 @@ import inspect
 import logging
 
 import pytest
+from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import Sink
 
-from target_influxdb.sinks import FastJSONSchemaValidator
+from target_influxdb.sinks import FastJSONSchemaValidator, RecordValidationError
 from target_influxdb.target import TargetInfluxDB
 from testkit import singer
 
@@ -42,7 +43,16 @@ def test_the_sdk_calls_the_timestamp_hook_as_the_override_expects():
     assert parameters == ["self", "record", "schema", "treatment"]
     source = inspect.getsource(Sink._validate_and_parse)
     assert "self._parse_timestamps_in_record(" in source
-    assert "self._warned_missing_fields" in inspect.getsource(Sink.__init__)
+
+
+def test_the_sdk_lets_a_validation_error_other_than_invalid_record_through():
+    # FastJSONSchemaValidator raises RecordValidationError (not the SDK's InvalidRecord) so
+    # that the SDK does not log it with a traceback before the target's one line. This fails
+    # when an SDK upgrade catches more than InvalidRecord around the validator.
+    source = inspect.getsource(Sink._validate_and_parse)
+    assert "self._validator.validate(record)" in source
+    assert "except InvalidRecord:" in source
+    assert "except Exception" not in source
 
 
 def test_the_sdk_dispatches_messages_through_the_handlers_the_target_wraps():
@@ -80,25 +90,70 @@ def test_the_sdk_handles_termination_signals_through_the_method_the_target_wraps
     assert "super()._handle_termination(signum, frame)" in handler
 
 
+def parse(sink, record):
+    """What the SDK does with a record before ``process_record``."""
+    parsed = sink._validate_and_parse(dict(record))
+    return sink.preprocess_record(parsed, {})
+
+
 def test_dates_stay_text_and_unknown_fields_are_named_once(tmp_path, caplog):
-    sink = sink_for(tmp_path)
+    target = TargetInfluxDB(config={"output_path": str(tmp_path)}, parse_env_config=False)
+    sink = target.get_sink("s", schema=SCHEMA, key_properties=["site_id", "at"])
     record = {"site_id": 1, "at": "2026-03-29T08:00:00+00:00", "cv": None, "extra": 5, "none": None}
     with caplog.at_level(logging.WARNING):
-        parsed = sink._validate_and_parse(dict(record))
-        sink._validate_and_parse(dict(record))
+        parsed = parse(sink, record)
+        parse(sink, record)
+        # a new SCHEMA of the stream: a new sink, the same run
+        again = target.add_sink("s", schema=SCHEMA, key_properties=["site_id", "at"])
+        assert again is not sink
+        parse(again, record)
     assert parsed["at"] == "2026-03-29T08:00:00+00:00"  # parsed once, later, by the encoder
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == ["No schema for record field 'extra': it is not written"]
 
 
-def test_a_schema_open_to_more_properties_warns_of_none(tmp_path, caplog):
+def test_a_schema_open_to_more_properties_writes_them_by_json_type(tmp_path, caplog):
     target = TargetInfluxDB(config={"output_path": str(tmp_path)}, parse_env_config=False)
     sink = target.get_sink(
         "s", schema={**SCHEMA, "additionalProperties": True}, key_properties=["site_id", "at"]
     )
+    context: dict = {}
     with caplog.at_level(logging.WARNING):
-        sink._validate_and_parse({"site_id": 1, "at": "2026-03-29T08:00:00+00:00", "extra": 5})
+        record = {"site_id": 1, "at": "2026-03-29T08:00:00+00:00", "extra": 5, "time": "x"}
+        sink.process_record(parse(sink, record), context)
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+    [(line, _)] = context["points"]
+    assert line == 's,site_id=1 extra=5.0,time_="x"'
+
+
+def test_a_validation_error_names_stream_property_value_and_key():
+    validator = FastJSONSchemaValidator(SCHEMA, "s", ["site_id", "at"])
+    record = {"site_id": 1, "at": "2026-03-29T08:00:00Z", "cv": "x" * 500}
+    with pytest.raises(RecordValidationError) as raised:
+        validator.validate(record)
+    text = str(raised.value)
+    assert text.startswith('stream "s": property "cv" value "xxxx')
+    assert text.endswith(
+        'xxx" is not of type number or null (record key: site_id=1, at=2026-03-29T08:00:00Z)'
+    )
+    assert "characters left out" in text
+    assert len(text) < 250
+
+
+def test_a_missing_required_property_names_the_record():
+    schema = {**SCHEMA, "required": ["cv"]}
+    with pytest.raises(RecordValidationError, match=r'^stream "s": record must contain'):
+        FastJSONSchemaValidator(schema, "s").validate({"site_id": 1})
+
+
+def test_without_failing_a_validation_error_is_the_sdks_invalid_record():
+    validator = FastJSONSchemaValidator(SCHEMA, "s", fail=False)
+    with pytest.raises(InvalidRecord) as raised:
+        validator.validate({"site_id": "one"})
+    assert str(raised.value) == (
+        'Record Message Validation Error: stream "s": property "site_id" value "one" is not '
+        "of type integer"
+    )
 
 
 def test_a_stream_renamed_by_a_stream_map_keeps_its_timestamp(tmp_path, influxdb, target_config):

@@ -19,6 +19,7 @@ from target_influxdb.rejections import (
     shard_weeks,
     shorten,
     week_ranges,
+    without_quoted_lines,
 )
 from target_influxdb.writers import (
     FileWriter,
@@ -26,6 +27,7 @@ from target_influxdb.writers import (
     RejectedFile,
     RejectedPointsError,
     WriteError,
+    redact,
 )
 
 CONFLICT_MESSAGE = (
@@ -224,3 +226,26 @@ def test_a_failed_append_leaves_the_file_as_it_was(tmp_path, monkeypatch):
         writer.write("s", [("m v=2.0", 2), ("m v=3.0", 3)])
     monkeypatch.undo()
     assert writer.path_for("s").read_bytes() == b"m v=1.0 1000\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "token", "expected"),
+    [
+        ("bucket in org a: invalid", "in", "bucket in org a: invalid"),
+        ("echo: Authorization: Token in, a", "in", "echo: Authorization: Token ***, a"),
+        ("Bearer a; Token ab", "a", "Bearer ***; Token ab"),
+        ("k=0123456789abcdef0123==.", "0123456789abcdef0123==", "k=***."),
+        ("no token", "", "no token"),
+    ],
+)
+def test_redaction_takes_out_a_credential_and_nothing_else(text, token, expected):
+    assert redact(text, token) == expected
+
+
+def test_a_line_influxdb_quotes_is_left_to_the_target_to_quote_once():
+    message = "partial write: unable to parse 'm,t=a' b c=1 17': max key length exceeded dropped=1"
+    assert without_quoted_lines(message) == (
+        "partial write: unable to parse the rejected line: max key length exceeded dropped=1"
+    )
+    refusal = Refusal.of(422, "unable to parse 'm,t=" + "x" * 10_000 + " c=1 1': bad", [])
+    assert refusal.message == "unable to parse the rejected line: bad"
