@@ -135,7 +135,7 @@ class InfluxDBSink(BatchSink):
 
     def _set_aside(self, rejected: RejectedPointsError) -> None:
         """Count a batch InfluxDB refused points of; keep those in the file, or fail the run."""
-        self.run.written(rejected.written, rejected.newest_written_us)
+        self.run.written(rejected.written, rejected.newest_written_ns)
         self.run.rejected += rejected.rejected
         if self._rejected_file is None:
             raise rejected
@@ -161,6 +161,13 @@ class InfluxDBSink(BatchSink):
                 "integers beyond 64 bits)",
                 self.stream_name,
                 stats.values_not_storable,
+            )
+        if stats.changed_names:
+            self.logger.warning(
+                "Stream %r: names line protocol cannot carry as they are were stored changed "
+                '(see the README, "From a record to a point"): %s',
+                self.stream_name,
+                stats.changed_names_text(),
             )
         if stats.renamed_keys:
             self.logger.warning(
