@@ -206,16 +206,18 @@ def _parse_iso_ns(text: str) -> int:
     rest by ``datetime.fromisoformat``. Digits beyond the ninth are dropped.
     """
     text = text.strip()
-    fraction = _FRACTION.search(text)
     nanoseconds = 0
-    if fraction is not None:
-        digits = fraction.group(1)[1:]
-        nanoseconds = int(digits[:9].ljust(9, "0"))
-        text = text[: fraction.start(1)] + text[fraction.end(1) :]
+    if "." in text or "," in text:
+        fraction = _FRACTION.search(text)
+        if fraction is not None:
+            nanoseconds = int(fraction.group(1)[1:10].ljust(9, "0"))
+            text = text[: fraction.start(1)] + text[fraction.end(1) :]
     value = dt.datetime.fromisoformat(text)
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return (value - EPOCH) // ONE_MICROSECOND * 1000 + nanoseconds
+    if value.microsecond:  # a fraction the pattern did not take (not after the seconds)
+        return (value - EPOCH) // ONE_MICROSECOND * 1000 + nanoseconds
+    return int(value.timestamp()) * 10**9 + nanoseconds  # whole seconds: exact in a float
 
 
 def to_epoch_ns(value: object) -> int:
