@@ -1,8 +1,14 @@
-"""Pure conversion of Singer records into InfluxDB line protocol.
+r"""Pure conversion of Singer records into InfluxDB line protocol.
 
 Nothing here does I/O. A :class:`PointEncoder` is built once per stream from its JSON schema
 and mapping; it turns each record into a line without its timestamp plus the timestamp in
-epoch microseconds, so that a batch can pick the coarsest precision that loses nothing.
+epoch nanoseconds, so that a batch can pick the coarsest precision that loses nothing.
+
+Names (measurement, tag keys and values, field keys) are escaped by one rule, as
+influxdb-client escapes them, plus what line protocol cannot carry: a backslash that would
+read as an escape (right before a comma, space, equals sign or double quote, or ending the
+name) is written as a space, and newline, carriage return and tab as the two characters
+``\n``, ``\r``, ``\t``. :func:`stored_name` says what InfluxDB then stores.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import decimal
 import functools
 import json
 import math
+import re
 import time
 import typing as t
 from dataclasses import dataclass, field
@@ -22,6 +29,9 @@ if t.TYPE_CHECKING:
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 ONE_MICROSECOND = dt.timedelta(microseconds=1)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MIN_TIME_NS, MAX_TIME_NS = INT64_MIN + 2, INT64_MAX - 1
+"""The instants InfluxDB stores (epoch ns): 1677-09-21T00:12:43.145224194Z to
+2262-04-11T23:47:16.854775806Z."""
 RESERVED_KEYS = frozenset({"time", "_field", "_measurement"})
 """Keys InfluxDB refuses as tag or field keys; they are written with a trailing ``_``."""
 
@@ -32,10 +42,18 @@ _KEY_ESCAPES = str.maketrans(
     {",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\r": r"\r", "\t": r"\t"},
 )
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
+_READ_AS_ESCAPE = re.compile(r'\\+(?=[,= "]|\Z)')
+"""Backslashes InfluxDB would read as escaping what follows them (or the separator)."""
+_NOT_CARRIED = re.compile(r"[\\\n\r\t]")
+_CONTROL_TEXT = str.maketrans({"\n": r"\n", "\r": r"\r", "\t": r"\t"})
+_FRACTION = re.compile(r"[T ]\d\d:?\d\d:?\d\d([.,]\d+)")
+"""The fractional seconds of an ISO 8601 time (Python keeps only six digits of them)."""
 
 FieldKind = t.Literal["float", "integer", "boolean", "string", "datetime", "json"]
-PRECISION_DIVISORS: dict[str, int] = {"s": 1_000_000, "ms": 1_000, "us": 1}
+PRECISION_DIVISORS: dict[str, int] = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 TAG_CACHE_SIZE = 4096
+NAMES_NOTED = 10
+"""Names line protocol cannot carry that a stream's warning spells out."""
 """Distinct tag sets whose rendered text is kept; series repeat, so most records hit it."""
 
 
@@ -61,6 +79,23 @@ class EncodeStats:
     renamed_keys: set[str] = field(default_factory=set)
     undeclared: dict[str, set[str]] = field(default_factory=dict)
     """Properties the schema does not declare that were written, and their kinds."""
+    changed_names: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(position, name as sent) -> name as stored, for names line protocol cannot carry."""
+
+    def note_name(self, position: str, name: str) -> None:
+        """Remember a name InfluxDB stores otherwise than sent (the first few of them)."""
+        if _NOT_CARRIED.search(name) is None or len(self.changed_names) >= NAMES_NOTED:
+            return
+        stored = stored_name(name)
+        if stored != name:
+            self.changed_names.setdefault((position, name), stored)
+
+    def changed_names_text(self) -> str:
+        """The changed names in words: each as sent and as stored, quoted by ``repr``."""
+        return "; ".join(
+            f"{position} {sent!r} stored as {stored!r}"
+            for (position, sent), stored in self.changed_names.items()
+        )
 
 
 @dataclass(frozen=True)
@@ -80,25 +115,41 @@ class _FieldSpec:
     render: t.Callable[[object], str | None]
 
 
+def _carried(name: str) -> str:
+    """The name with each backslash InfluxDB would read as an escape turned into a space."""
+    if "\\" not in name:
+        return name
+    return _READ_AS_ESCAPE.sub(lambda found: " " * len(found.group()), name)
+
+
+def stored_name(name: str) -> str:
+    r"""What InfluxDB stores for a measurement, tag key, tag value or field key.
+
+    The name itself, except for what line protocol cannot carry in a name: a backslash
+    right before a comma, space, equals sign or double quote, or at the end, becomes a space
+    (as influxdb-client writes a tag value's final backslash); newline, carriage return and
+    tab become the two characters ``\n``, ``\r``, ``\t`` (as influxdb-client writes them).
+    """
+    if _NOT_CARRIED.search(name) is None:
+        return name
+    return _carried(name).translate(_CONTROL_TEXT)
+
+
 def escape_measurement(name: str) -> str:
-    """Escape a measurement name (commas, spaces, control characters)."""
-    return name.translate(_MEASUREMENT_ESCAPES)
+    """Escape a measurement name (commas, spaces; see :func:`stored_name`)."""
+    return _carried(name).translate(_MEASUREMENT_ESCAPES)
 
 
 def escape_key(name: str) -> str:
-    """Escape a tag key, tag value or field key (commas, equals signs, spaces)."""
-    return name.translate(_KEY_ESCAPES)
+    """Escape a tag key, tag value or field key (commas, equals signs, spaces).
 
-
-def escape_tag_value(value: str) -> str:
-    """Escape a tag value (commas, equals signs, spaces).
-
-    Line protocol cannot end a tag value in a backslash: it would escape the space that ends
-    the tag set and break the line. As InfluxDB's own client does, a final backslash is
-    followed by a space, so the stored value ends in a space where the backslash was.
+    See :func:`stored_name` for what line protocol cannot carry.
     """
-    escaped = value.translate(_KEY_ESCAPES)
-    return escaped + " " if escaped.endswith("\\") else escaped
+    return _carried(name).translate(_KEY_ESCAPES)
+
+
+escape_tag_value = escape_key
+"""A tag value is escaped as a key: a final backslash becomes a space, as influxdb-client's."""
 
 
 def escape_string(value: str) -> str:
@@ -150,30 +201,59 @@ def safe_key(name: str, stats: EncodeStats) -> str:
 
 
 @functools.lru_cache(maxsize=8192)
-def _parse_iso(text: str) -> dt.datetime:
-    value = dt.datetime.fromisoformat(text.strip())
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+def _parse_iso_ns(text: str) -> int:
+    """Epoch nanoseconds of an ISO 8601 date or date-time (naive means UTC), to the nanosecond.
+
+    Python's datetime keeps six digits of fractional seconds: the fraction is read here, the
+    rest by ``datetime.fromisoformat``. Digits beyond the ninth are dropped.
+    """
+    text = text.strip()
+    nanoseconds = 0
+    if "." in text or "," in text:
+        fraction = _FRACTION.search(text)
+        if fraction is not None:
+            nanoseconds = int(fraction.group(1)[1:10].ljust(9, "0"))
+            text = text[: fraction.start(1)] + text[fraction.end(1) :]
+    value = dt.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    if value.microsecond:  # a fraction the pattern did not take (not after the seconds)
+        return (value - EPOCH) // ONE_MICROSECOND * 1000 + nanoseconds
+    return int(value.timestamp()) * 10**9 + nanoseconds  # whole seconds: exact in a float
 
 
-def to_epoch_us(value: object) -> int:
-    """Convert a timestamp value into UTC epoch microseconds.
+def to_epoch_ns(value: object) -> int:
+    """Convert a timestamp value into UTC epoch nanoseconds.
 
     Accepts aware or naive datetimes (naive means UTC, as in Singer), dates (midnight UTC)
-    and ISO 8601 strings.
+    and ISO 8601 strings, whose fractional seconds are kept to the nanosecond.
 
     Raises:
         ValueError: when the value is not a timestamp.
     """
     if isinstance(value, str):
-        value = _parse_iso(value)
+        return _parse_iso_ns(value)
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
-        return (value - EPOCH) // ONE_MICROSECOND
+        return (value - EPOCH) // ONE_MICROSECOND * 1000
     if isinstance(value, dt.date):
-        return to_epoch_us(dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC))
+        return to_epoch_ns(dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC))
     msg = f"expected an ISO 8601 date-time, got {type(value).__name__}"
     raise ValueError(msg)
+
+
+def iso_from_ns(nanoseconds: int) -> str:
+    """Render epoch nanoseconds as ISO 8601 UTC with a ``Z``, as :func:`iso_utc` renders.
+
+    Six digits of fraction when the instant has whole microseconds (as Python renders a
+    datetime), nine otherwise.
+    """
+    seconds, fraction = divmod(nanoseconds, 10**9)
+    value = EPOCH + dt.timedelta(seconds=seconds, microseconds=fraction // 1000)
+    if fraction % 1000:
+        return f"{value.replace(microsecond=0).isoformat()[:-6]}.{fraction:09d}Z"
+    return iso_utc(value)
 
 
 def iso_utc(value: dt.date) -> str:
@@ -197,13 +277,13 @@ def tag_text(value: object) -> str:
         return str(value)
     if isinstance(value, float):
         return repr(value)
-    return json.dumps(value, default=str, separators=(",", ":"), sort_keys=True)
+    return json.dumps(value, default=str, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
 def _datetime_tag(value: object) -> str:
     """A date-time as ISO 8601 text in UTC (tag text, and the text of a date-time field)."""
     if isinstance(value, str):
-        value = _parse_iso(value)
+        return iso_from_ns(_parse_iso_ns(value))
     return iso_utc(value) if isinstance(value, dt.date) else tag_text(value)
 
 
@@ -227,7 +307,7 @@ def _json_text(value: object) -> str:
         return value
     if isinstance(value, dt.date):
         return iso_utc(value)
-    return json.dumps(value, default=str, separators=(",", ":"), sort_keys=True)
+    return json.dumps(value, default=str, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
 def _float_text(value: object) -> str | None:
@@ -304,9 +384,15 @@ class PointEncoder:
         self.mapping = mapping
         self.stats = EncodeStats()
         self._measurement = escape_measurement(mapping.measurement)
+        self.stats.note_name("measurement", mapping.measurement)
         self._static_tags = {
             safe_key(k, self.stats): str(v) for k, v in (static_tags or {}).items() if v != ""
         }
+        for key, value in self._static_tags.items():
+            self.stats.note_name("tag value", value)
+            self.stats.note_name("tag key", key)
+        for key in mapping.tags:
+            self.stats.note_name("tag key", key)
         # one spec per tag key (record tags and static tags), sorted by key as InfluxDB does
         properties = schema.get("properties") or {}
         record_tags = {safe_key(name, self.stats): name for name in mapping.tags}
@@ -348,17 +434,19 @@ class PointEncoder:
                 yield from self._field_plan(prop["properties"], path, skip)
             else:
                 key = escape_key(safe_key(dotted, self.stats)) + "="
+                self.stats.note_name("field key", dotted)
                 yield _FieldSpec(key, name if not prefix else path[0], path, kind, RENDERERS[kind])
 
-    def timestamp_us(self, record: Mapping[str, t.Any]) -> int:
-        """Return the record's timestamp in epoch microseconds.
+    def timestamp_ns(self, record: Mapping[str, t.Any]) -> int:
+        """Return the record's timestamp in epoch nanoseconds.
 
         Raises:
-            RecordError: when the timestamp is missing or unparsable.
+            RecordError: when the timestamp is missing, unparsable, or outside what InfluxDB
+                stores (:data:`MIN_TIME_NS` to :data:`MAX_TIME_NS`).
         """
         prop = self.mapping.timestamp
         if prop is None:
-            return time.time_ns() // 1000
+            return time.time_ns()
         value = record.get(prop)
         if value is None or value == "":
             msg = (
@@ -367,25 +455,33 @@ class PointEncoder:
             )
             raise RecordError(msg)
         try:
-            return to_epoch_us(value)
+            stamp = to_epoch_ns(value)
         except (ValueError, OverflowError) as exc:
             msg = (
                 f'stream "{self.stream_name}": timestamp property "{prop}" has unusable value '
                 f"{value!r}: {exc} ({self._describe(record)})"
             )
             raise RecordError(msg) from exc
+        if not MIN_TIME_NS <= stamp <= MAX_TIME_NS:
+            msg = (
+                f'stream "{self.stream_name}": timestamp property "{prop}" has value {value!r}, '
+                f"outside the times InfluxDB can store ({iso_from_ns(MIN_TIME_NS)} to "
+                f"{iso_from_ns(MAX_TIME_NS)}) ({self._describe(record)})"
+            )
+            raise RecordError(msg)
+        return stamp
 
     def _describe(self, record: Mapping[str, t.Any]) -> str:
         keys = {k: _shown(record.get(k)) for k in self.mapping.tags}
         return f"tags {keys}" if keys else "no tags"
 
     def encode(self, record: Mapping[str, t.Any]) -> tuple[str, int] | None:
-        """Return ``(line without timestamp, epoch microseconds)``; None if no field is left.
+        """Return ``(line without timestamp, epoch nanoseconds)``; None if no field is left.
 
         Raises:
             RecordError: when the record has no usable timestamp or a value breaks its type.
         """
-        timestamp = self.timestamp_us(record)
+        timestamp = self.timestamp_ns(record)
         fields = []
         for spec in self._fields:
             value = record.get(spec.name) if len(spec.path) == 1 else _lookup(record, spec.path)
@@ -435,7 +531,9 @@ class PointEncoder:
         parts = []
         for spec, value in zip(self._tag_plan, values, strict=True):
             if value is not None and value != "":
-                parts.append(f",{spec.key}={escape_tag_value(spec.render(value))}")
+                text = spec.render(value)
+                self.stats.note_name("tag value", text)
+                parts.append(f",{spec.key}={escape_tag_value(text)}")
             elif spec.static:
                 parts.append(f",{spec.key}={escape_tag_value(spec.static)}")
         return "".join(parts)
@@ -490,19 +588,24 @@ def _shown(value: object) -> object:
 
 
 def batch_precision(timestamps: Iterable[int]) -> str:
-    """Return the coarsest precision (s, ms or us) that keeps every timestamp exact."""
+    """Return the coarsest precision (s, ms, us or ns) that keeps every timestamp exact."""
     precision = "s"
     for value in timestamps:
         if value % 1_000:
-            return "us"
+            return "ns"
         if value % 1_000_000:
+            precision = "us"
+        elif precision == "s" and value % 1_000_000_000:
             precision = "ms"
     return precision
 
 
 def render_lines(points: Sequence[tuple[str, int]], precision: str) -> str:
-    """Join points into a line-protocol body at the given precision (s, ms, us or ns)."""
+    """Join points (timestamps in epoch nanoseconds) into a body at a precision (s, ms, us, ns).
+
+    The precision must keep every timestamp exact (:func:`batch_precision`).
+    """
     if precision == "ns":
-        return "\n".join(f"{line} {ts * 1000}" for line, ts in points)
+        return "\n".join(f"{line} {ts}" for line, ts in points)
     divisor = PRECISION_DIVISORS[precision]
     return "\n".join(f"{line} {ts // divisor}" for line, ts in points)

@@ -119,9 +119,9 @@ class Refusal:
         return cls(status, shown, dropped_count(message), conflict, points)
 
 
-def shard_weeks(stamps_us: Iterable[int]) -> set[int]:
-    """The weeks (Monday to Monday, UTC, numbered from 1969-12-29) these timestamps fall in."""
-    return {(us // 1_000_000 - _FIRST_MONDAY_S) // _WEEK_S for us in stamps_us}
+def shard_weeks(stamps_ns: Iterable[int]) -> set[int]:
+    """The weeks (Monday to Monday, UTC, numbered from 1969-12-29) these epoch ns fall in."""
+    return {(ns // 10**9 - _FIRST_MONDAY_S) // _WEEK_S for ns in stamps_ns}
 
 
 def week_ranges(weeks: Iterable[int]) -> list[tuple[int, int]]:
@@ -173,10 +173,10 @@ class RejectionLedger:
     other: str | None = None  # the first answer that named no type conflict
     kept: int = 0  # stored points in those weeks, kept for after the delete
 
-    def in_conflict(self, line: str, stamp_us: int) -> bool:
+    def in_conflict(self, line: str, stamp_ns: int) -> bool:
         """Whether a point falls in a week a conflict's delete removes."""
         weeks = self.weeks.get(measurement_of(line))
-        return weeks is not None and shard_weeks([stamp_us]) <= weeks
+        return weeks is not None and shard_weeks([stamp_ns]) <= weeks
 
     def add(self, refusals: Sequence[Refusal]) -> None:
         """Count the refused points of one batch."""

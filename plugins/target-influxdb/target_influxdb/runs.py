@@ -31,18 +31,18 @@ class StreamRun:
     points: int = 0
     rejected: int = 0
     skipped: int = 0
-    newest_us: int | None = None
+    newest_ns: int | None = None
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
     left_out: set[str] = field(default_factory=set)
     """Properties the schema does not declare that were left out (and warned about)."""
 
-    def written(self, count: int, newest_us: int | None) -> None:
-        """Count points InfluxDB (or the file) acknowledged."""
-        if not count or newest_us is None:
+    def written(self, count: int, newest_ns: int | None) -> None:
+        """Count points InfluxDB (or the file) acknowledged; ``newest_ns`` in epoch ns."""
+        if not count or newest_ns is None:
             return
         self.points += count
-        self.newest_us = newest_us if self.newest_us is None else max(self.newest_us, newest_us)
+        self.newest_ns = newest_ns if self.newest_ns is None else max(self.newest_ns, newest_ns)
 
     def end(self) -> None:
         """Stop the clock of :attr:`duration`."""
@@ -57,9 +57,10 @@ class StreamRun:
     @property
     def newest_iso(self) -> str | None:
         """The newest timestamp written, in ISO 8601 UTC to the second; None when none was."""
-        if self.newest_us is None:
+        if self.newest_ns is None:
             return None
-        return dt.datetime.fromtimestamp(self.newest_us / 1e6, dt.UTC).isoformat(timespec="seconds")
+        seconds = self.newest_ns // 10**9
+        return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
 
 
 def default_job(environ: Mapping[str, str] = os.environ) -> str:
@@ -115,12 +116,12 @@ def run_point(  # noqa: PLR0913
     cause: str | None = None,
     static_tags: Mapping[str, str] | None = None,
     host: str | None = None,
-    now_us: int | None = None,
+    now_ns: int | None = None,
 ) -> tuple[str, int]:
     """One health point: tags job, stream and host; counts, newest epoch second, duration, status.
 
     Returns:
-        The line without its timestamp, and the timestamp in microseconds.
+        The line without its timestamp, and the timestamp (``now_ns``) in epoch nanoseconds.
     """
     series = _series(measurement, job=job, stream=stream, static_tags=static_tags, host=host)
     fields = [
@@ -131,9 +132,9 @@ def run_point(  # noqa: PLR0913
         f"duration={run.duration:.3f}",
         *_status_fields(status, cause),
     ]
-    if run.newest_us is not None:
-        fields.append(f"newest={run.newest_us // 1_000_000}i")
-    return f"{series} {','.join(fields)}", now_us if now_us is not None else time.time_ns() // 1_000
+    if run.newest_ns is not None:
+        fields.append(f"newest={run.newest_ns // 10**9}i")
+    return f"{series} {','.join(fields)}", now_ns if now_ns is not None else time.time_ns()
 
 
 def status_point(  # noqa: PLR0913
@@ -153,10 +154,11 @@ def status_point(  # noqa: PLR0913
     stream, host and static tags, it lands on the target's own point of that run: InfluxDB
     merges the fields of points with the same series and time, so ``status`` and ``cause``
     replace the target's and the counts stay. Write it with ``write_once`` of the writer
-    :func:`target_influxdb.target.writer_from_config` returns.
+    :func:`target_influxdb.target.writer_from_config` returns. ``time_us`` is that
+    ``run_time_us``, in epoch microseconds.
 
     Returns:
-        The line without its timestamp, and the timestamp in microseconds.
+        The line without its timestamp, and the timestamp in epoch nanoseconds.
     """
     series = _series(measurement, job=job, stream=stream, static_tags=static_tags, host=host)
-    return f"{series} {','.join(_status_fields(status, cause))}", time_us
+    return f"{series} {','.join(_status_fields(status, cause))}", time_us * 1000

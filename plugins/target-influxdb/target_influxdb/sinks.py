@@ -276,7 +276,7 @@ class InfluxDBSink(BatchSink):
 
     def _set_aside(self, rejected: RejectedPointsError) -> None:
         """Count a batch InfluxDB refused points of; keep those in the file, or fail the run."""
-        self.run.written(rejected.written, rejected.newest_written_us)
+        self.run.written(rejected.written, rejected.newest_written_ns)
         self.run.rejected += rejected.rejected
         if self._rejected_file is None:
             raise rejected
@@ -312,6 +312,13 @@ class InfluxDBSink(BatchSink):
                     f"{name} ({' and '.join(sorted(KIND_WORDS.get(k, k) for k in kinds))})"
                     for name, kinds in sorted(stats.undeclared.items())
                 ),
+            )
+        if stats.changed_names:
+            self.logger.warning(
+                "Stream %r: names line protocol cannot carry as they are were stored changed "
+                '(see the README, "From a record to a point"): %s',
+                self.stream_name,
+                stats.changed_names_text(),
             )
         if stats.renamed_keys:
             self.logger.warning(

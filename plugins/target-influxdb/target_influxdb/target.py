@@ -400,7 +400,7 @@ class TargetInfluxDB(Target):
                 status=status,
                 cause=cause,
                 static_tags=self.config.get("static_tags"),
-                now_us=run_time_us,
+                now_ns=run_time_us * 1000,
             )
             for name, run in self.stream_runs.items()
         ]

@@ -85,7 +85,7 @@ class RejectedPointsError(WriteError):
         stored: the points of the batch InfluxDB stored.
         rejected: how many points were refused.
         written: how many points of the batch InfluxDB stored.
-        newest_written_us: the newest timestamp among those, None when none was stored.
+        newest_written_ns: the newest timestamp among those (epoch ns), None when none was.
     """
 
     def __init__(  # noqa: PLR0913
@@ -103,7 +103,7 @@ class RejectedPointsError(WriteError):
         self.stored = list(stored)
         self.rejected = sum(len(r.points) for r in refusals)
         self.written = len(self.stored)
-        self.newest_written_us = max((ts for _, ts in self.stored), default=None)
+        self.newest_written_ns = max((ts for _, ts in self.stored), default=None)
         sent = self.rejected + self.written
         super().__init__(describe(stream, answer, refusals, sent, bucket=bucket, org=org))
 
@@ -318,7 +318,7 @@ class InfluxDBWriter:
 
         Args:
             name: what the points are, for messages (and the file name of ``FileWriter``).
-            points: lines without their timestamp, each with its timestamp in microseconds.
+            points: lines without their timestamp, each with its timestamp in epoch ns.
 
         Returns:
             Where the points went.

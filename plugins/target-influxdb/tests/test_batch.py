@@ -245,7 +245,7 @@ def test_batch_validated_like_records(tmp_path: Path, target_config: dict[str, t
     config = {**target_config, "validate_records": True}
     run = singer.run_target(tmp_path, config, [SCHEMA, batch([url]), STATE_2])
     assert run.returncode == 1
-    assert "Record Message Validation Error" in run.log
+    assert 'property "count" value "two" is not of type integer' in run.log
     assert run.passed_on == []
 
 

@@ -12,8 +12,11 @@ from target_influxdb.lineprotocol import (
     RecordError,
     StreamMapping,
     batch_precision,
+    escape_key,
+    escape_measurement,
     render_lines,
-    to_epoch_us,
+    stored_name,
+    to_epoch_ns,
     undeclared_field,
 )
 
@@ -33,7 +36,7 @@ SCHEMA = {
 }
 MAPPING = StreamMapping(measurement="gas quality", tags=("site",), timestamp="at")
 AT = "2026-08-11T07:45:00+01:00"
-AT_US = 1_786_430_700_000_000
+AT_NS = 1_786_430_700_000_000_000
 
 
 def encoder(mapping: StreamMapping = MAPPING, **static: str) -> PointEncoder:
@@ -45,7 +48,7 @@ def test_types_come_from_the_schema_not_the_value():
         {"site": "A", "at": AT, "cv": 39, "count": decimal.Decimal(3), "ok": False, "note": "x"},
     )
     assert line == r'gas\ quality,site=A cv=39.0,count=3i,ok=false,note="x"'
-    assert ts == AT_US
+    assert ts == AT_NS
 
 
 def test_decimal_numbers_keep_their_digits():
@@ -103,9 +106,54 @@ def test_escaping_of_every_part():
         StreamMapping(measurement="m,1 x=y", tags=("t k",), timestamp="at"),
     )
     line, _ = enc.encode({"t k": "v,= \\", "f,=k": 'say "hi" \\ back\nslash', "at": AT})
-    # the tag value ends in a backslash: a space follows it, so the space before the fields
-    # still ends the tag set
+    # the tag value ends in a backslash: it is written as a space, so the space before the
+    # fields still ends the tag set (influxdb-client writes the same)
     assert line == r'm\,1\ x=y,t\ k=v\,\=\ \  f\,\=k="say \"hi\" \\ back' + "\nslash" + '"'
+    assert enc.stats.changed_names == {("tag value", "v,= \\"): "v,=  "}
+
+
+@pytest.mark.parametrize(
+    ("name", "stored", "as_key", "as_measurement"),
+    [
+        ("plain", "plain", "plain", "plain"),
+        ("m\\", "m ", r"m\ ", r"m\ "),  # a final backslash: a space, escaped
+        ("a\\\\", "a  ", r"a\ \ ", r"a\ \ "),  # a run of them
+        ("a\\,b", "a ,b", r"a\ \,b", r"a\ \,b"),  # one that would escape a comma
+        ("a\\=b", "a =b", r"a\ \=b", r"a\ =b"),  # an equals sign
+        ('a\\"b', 'a "b', r'a\ "b', r'a\ "b'),  # a double quote
+        ("C:\\dir\\x", "C:\\dir\\x", "C:\\dir\\x", "C:\\dir\\x"),  # others: kept
+        ("a\nb\tc\rd", r"a\nb\tc\rd", r"a\nb\tc\rd", r"a\nb\tc\rd"),  # two characters
+        ("a\\\n", r"a\\n", r"a\\n", r"a\\n"),  # a backslash before a newline: kept
+    ],
+)
+def test_names_line_protocol_cannot_carry(name, stored, as_key, as_measurement):
+    assert stored_name(name) == stored
+    assert escape_key(name) == as_key
+    assert escape_measurement(name) == as_measurement
+
+
+def test_names_stored_changed_are_noted_once_each():
+    enc = PointEncoder(
+        "s",
+        {"properties": {"at": {"type": "string"}, "k\\": {"type": "string"}, "v\\": {}}},
+        StreamMapping(measurement="m\\", tags=("k\\",), timestamp="at"),
+        {"src": "x\ny"},
+    )
+    for _ in range(2):
+        enc.encode({"at": AT, "k\\": "a\\", "v\\": 1})
+    assert enc.stats.changed_names == {
+        ("measurement", "m\\"): "m ",
+        ("tag value", "x\ny"): r"x\ny",
+        ("tag key", "k\\"): "k ",
+        ("field key", "v\\"): "v ",
+        ("tag value", "a\\"): "a ",
+    }
+    assert enc.stats.changed_names_text().startswith("measurement 'm\\\\' stored as 'm '; ")
+
+
+def test_json_fields_keep_non_ascii_characters():
+    line, _ = encoder().encode({"site": "A", "at": AT, "blob": {"n": "é日"}, "items": ["Ø"]})
+    assert line.endswith('blob="{\\"n\\":\\"é日\\"}",items="[\\"Ø\\"]"')
 
 
 def test_nulls_and_non_finite_values_are_left_out_and_counted():
@@ -184,25 +232,82 @@ def test_integer_field_refuses_a_fraction():
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("2026-08-11T07:45:00+01:00", AT_US),
-        ("2026-08-11T06:45:00Z", AT_US),
-        (dt.datetime(2026, 8, 11, 6, 45, tzinfo=dt.UTC), AT_US),
-        (dt.datetime(2026, 8, 11, 6, 45), AT_US),  # naive means UTC
-        (dt.date(1970, 1, 2), 86_400_000_000),
-        ("1969-12-31T23:59:59.000001Z", -999_999),
+        ("2026-08-11T07:45:00+01:00", AT_NS),
+        ("2026-08-11T06:45:00Z", AT_NS),
+        (dt.datetime(2026, 8, 11, 6, 45, tzinfo=dt.UTC), AT_NS),
+        (dt.datetime(2026, 8, 11, 6, 45), AT_NS),  # naive means UTC
+        (dt.date(1970, 1, 2), 86_400 * 10**9),
+        ("1969-12-31T23:59:59.000001Z", -999_999_000),
+        ("2026-08-11T06:45:00.123456789Z", AT_NS + 123_456_789),
+        ("2026-08-11T07:45:00.123456789+01:00", AT_NS + 123_456_789),
+        ("2026-08-11T06:45:00,5", AT_NS + 500_000_000),  # a comma, naive
+        ("2026-08-11T06:45:00.1234567891Z", AT_NS + 123_456_789),  # past the 9th digit: dropped
+        ("20260811T064500.000000001Z", AT_NS + 1),  # basic format
+        ("1969-12-31T23:59:59.999999999Z", -1),
+        ("2026-08-11", AT_NS - (6 * 3600 + 45 * 60) * 10**9),
     ],
 )
-def test_timestamps_are_utc_microseconds(value, expected):
-    assert to_epoch_us(value) == expected
+def test_timestamps_are_utc_nanoseconds(value, expected):
+    assert to_epoch_ns(value) == expected
+
+
+def test_date_time_values_keep_their_nanoseconds():
+    enc = PointEncoder(
+        "s",
+        {
+            "properties": {
+                "at": {"type": "string"},
+                "d": {"type": "string", "format": "date-time"},
+                "e": {"type": "string", "format": "date-time"},
+            }
+        },
+        StreamMapping(measurement="m", tags=("d",), timestamp="at"),
+    )
+    fine, _ = enc.encode({"at": AT, "d": "2026-08-11T07:45:00.000000001+01:00", "e": "1970-01-01"})
+    assert fine == 'm,d=2026-08-11T06:45:00.000000001Z e="1970-01-01T00:00:00Z"'
+    micro, _ = enc.encode(
+        {"at": AT, "d": "2026-08-11T07:45:00.5+01:00", "e": "1969-12-31T23:59:59.999999999Z"}
+    )
+    # whole microseconds: six digits, as before
+    assert micro == 'm,d=2026-08-11T06:45:00.500000Z e="1969-12-31T23:59:59.999999999Z"'
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("1677-09-21T00:12:43.145224194Z", True),
+        ("1677-09-21T00:12:43.145224193Z", False),
+        ("2262-04-11T23:47:16.854775806Z", True),
+        ("2262-04-11T23:47:16.854775807Z", False),
+        ("0001-01-01T00:00:00Z", False),
+        ("9999-12-31T23:59:59Z", False),
+    ],
+)
+def test_times_influxdb_cannot_store_are_refused_naming_the_record(value, ok):
+    record = {"site": "A", "at": value, "ok": True}
+    if ok:
+        assert encoder().encode(record) is not None
+        return
+    with pytest.raises(RecordError) as error:
+        encoder().encode(record)
+    assert str(error.value) == (
+        f'stream "gq": timestamp property "at" has value {value!r}, outside the times InfluxDB '
+        "can store (1677-09-21T00:12:43.145224194Z to 2262-04-11T23:47:16.854775806Z) "
+        "(tags {'site': 'A'})"
+    )
 
 
 def test_batch_precision_is_the_coarsest_exact_one():
-    assert batch_precision([AT_US, AT_US + 1_000_000]) == "s"
-    assert batch_precision([AT_US, AT_US + 5_000]) == "ms"
-    assert batch_precision([AT_US + 1_000, AT_US + 7]) == "us"
-    points = [("m v=1.0", AT_US + 5_000)]
-    assert render_lines(points, "ms") == f"m v=1.0 {(AT_US + 5_000) // 1000}"
-    assert render_lines(points, "ns") == f"m v=1.0 {(AT_US + 5_000) * 1000}"
+    assert batch_precision([AT_NS, AT_NS + 10**9]) == "s"
+    assert batch_precision([AT_NS, AT_NS + 5_000_000]) == "ms"
+    assert batch_precision([AT_NS + 5_000_000, AT_NS + 7_000]) == "us"
+    assert batch_precision([AT_NS + 7_000, AT_NS + 5_000_000, AT_NS + 1]) == "ns"
+    assert batch_precision([AT_NS + 7_000, AT_NS]) == "us"
+    assert batch_precision([-1_000_000]) == "ms"
+    points = [("m v=1.0", AT_NS + 5_000_000)]
+    assert render_lines(points, "ms") == f"m v=1.0 {(AT_NS + 5_000_000) // 10**6}"
+    assert render_lines(points, "us") == f"m v=1.0 {(AT_NS + 5_000_000) // 10**3}"
+    assert render_lines(points, "ns") == f"m v=1.0 {AT_NS + 5_000_000}"
 
 
 @pytest.mark.parametrize(
@@ -226,6 +331,6 @@ def test_undeclared_properties_are_written_only_when_asked():
     record = {"site": "a", "at": "2026-01-01T00:00:00Z", "cv": 1.5, "x": 2, "y": None}
     closed = PointEncoder("s", SCHEMA, mapping)
     opened = PointEncoder("s", SCHEMA, mapping, write_undeclared=True)
-    assert closed.encode(record) == ("m,site=a cv=1.5", 1_767_225_600_000_000)
-    assert opened.encode(record) == ("m,site=a cv=1.5,x=2.0", 1_767_225_600_000_000)
+    assert closed.encode(record) == ("m,site=a cv=1.5", 1_767_225_600_000_000_000)
+    assert opened.encode(record) == ("m,site=a cv=1.5,x=2.0", 1_767_225_600_000_000_000)
     assert opened.stats.undeclared == {"x": {"float"}}

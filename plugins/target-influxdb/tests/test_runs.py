@@ -54,7 +54,7 @@ def test_the_job_is_the_state_id_meltano_gives_the_run():
 
 
 def test_a_point_has_the_counts_newest_second_duration_and_status():
-    run = StreamRun(records=5, points=3, rejected=1, skipped=1, newest_us=NEWEST_S * 10**6 + 7)
+    run = StreamRun(records=5, points=3, rejected=1, skipped=1, newest_ns=NEWEST_S * 10**9 + 7)
     line, stamp = run_point(
         "data_imports_run",
         job="dev:a-to-b",
@@ -63,7 +63,7 @@ def test_a_point_has_the_counts_newest_second_duration_and_status():
         status="failed",
         static_tags={"source": "nationalgas", "empty": ""},
         host="box",
-        now_us=42,
+        now_ns=42,
     )
     assert stamp == 42
     assert line.startswith(
@@ -289,12 +289,12 @@ def test_a_status_point_has_the_series_of_the_run_point():
     line, stamp = status_point(
         "m", job="j", stream="s x", status="failed", cause='say "no"', time_us=7, host="h"
     )
-    assert stamp == 7
+    assert stamp == 7000  # the run's time in microseconds, the point's in nanoseconds
     assert line == r'm,host=h,job=j,stream=s\ x status="failed",cause="say \"no\""'
     assert run.split(" status=")[0].startswith(line.split(" status=")[0].rsplit(" ", 1)[0])
     assert status_point("m", job="j", stream="s", status="ok", time_us=1, host="h") == (
         'm,host=h,job=j,stream=s status="ok"',
-        1,
+        1000,
     )
 
 

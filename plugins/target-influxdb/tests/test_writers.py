@@ -73,10 +73,10 @@ def test_a_long_text_is_cut_in_the_middle_to_a_few_hundred_characters():
 
 
 def test_the_delete_range_is_the_whole_monday_to_monday_week_of_each_point():
-    thursday = 1_767_225_600 * 10**6  # 2026-01-01T00:00:00Z
-    sunday_last_ns = (1_767_571_200 - 1) * 10**6  # 2026-01-04T23:59:59Z
-    monday = 1_767_571_200 * 10**6  # 2026-01-05T00:00:00Z
-    assert shard_weeks([thursday]) == shard_weeks([sunday_last_ns])
+    thursday = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
+    sunday_last = (1_767_571_200 - 1) * 10**9  # 2026-01-04T23:59:59Z
+    monday = 1_767_571_200 * 10**9  # 2026-01-05T00:00:00Z
+    assert shard_weeks([thursday]) == shard_weeks([sunday_last])
     assert shard_weeks([monday]) == {next(iter(shard_weeks([thursday]))) + 1}
     (week,) = shard_weeks([thursday])
     assert delete_command("nationalgas", "my org", "gas_quality", week, week) == (
@@ -109,7 +109,8 @@ def test_refused_points_are_found_by_writing_halves_again(monkeypatch):
     # the halves are written again until each bad line stands alone.
     writer = _writer()
     points = [
-        (f"m,k={i} v={'bad' if i in {5, 6, 40} else '1.0'}", 1_000_000 + i) for i in range(64)
+        (f"m,k={i} v={'bad' if i in {5, 6, 40} else '1.0'}", 1_000_000_000 + i * 1000)
+        for i in range(64)
     ]
     stored, sent = [], []
 
@@ -127,7 +128,7 @@ def test_refused_points_are_found_by_writing_halves_again(monkeypatch):
     assert [p for r in rejected.refusals for p in r.points] == [points[5], points[6], points[40]]
     assert (rejected.rejected, rejected.written) == (3, 61)
     assert sorted(stored) == sorted(set(points) - {points[5], points[6], points[40]})
-    assert rejected.newest_written_us == 1_000_063
+    assert rejected.newest_written_ns == 1_000_063_000
     assert len(sent) <= 3 * 2 * 6 + 1  # at most two writes per level for each bad line
     assert 'InfluxDB rejected 3 of 64 points of stream "s" as invalid (400 unable to parse' in str(
         rejected
@@ -138,17 +139,21 @@ def test_refused_points_are_found_by_writing_halves_again(monkeypatch):
 
 def test_a_group_influxdb_counts_as_all_dropped_is_not_split(monkeypatch):
     writer = _writer()
-    points = [(f"gas_quality,site_id={i} cv=1.0", 1_767_225_600_000_000 + i) for i in range(2)]
+    points = [
+        (f"gas_quality,site_id={i} cv=1.0", 1_767_225_600_000_000_000 + i * 1000) for i in range(2)
+    ]
     monkeypatch.setattr(writer, "_send", lambda *_: pytest.fail("no write again"))
     refusals = writer._sort_out("gas_quality", _refused(points), "us", [])
     assert [r.points for r in refusals] == [points]
 
 
 def test_the_refused_points_file_gets_whole_lines_and_says_how_to_load_them(tmp_path):
-    points = [(f"gas_quality,site_id={i} cv=40.5", 1_767_225_600_000_000 + i) for i in range(2)]
+    points = [
+        (f"gas_quality,site_id={i} cv=40.5", 1_767_225_600_000_000_000 + i * 1000) for i in range(2)
+    ]
     stored = [  # without cv: stored, in the conflict's week and in the next
-        ("gas_quality,site_id=2 n2=1.0", 1_767_225_600_000_000),
-        ("gas_quality,site_id=3 n2=1.0", 1_767_571_200_000_000),
+        ("gas_quality,site_id=2 n2=1.0", 1_767_225_600_000_000_000),
+        ("gas_quality,site_id=3 n2=1.0", 1_767_571_200_000_000_000),
     ]
     rejected = RejectedPointsError(
         "gas_quality", _refused(points), [_refused(points)], stored, bucket="nationalgas", org="o"
@@ -176,8 +181,8 @@ def test_the_refused_points_file_gets_whole_lines_and_says_how_to_load_them(tmp_
     ) in summary
     assert "2 points this run stored in the weeks of a conflict" in summary
     # what a delete of the week removes besides: kept, from the batch and from a later one
-    file.keep_stored("gas_quality", [("gas_quality,site_id=4 n2=1.0", 1_767_225_601_000_000)])
-    file.keep_stored("other", [("other v=1.0", 1_767_225_601_000_000)])
+    file.keep_stored("gas_quality", [("gas_quality,site_id=4 n2=1.0", 1_767_225_601_000_000_000)])
+    file.keep_stored("other", [("other v=1.0", 1_767_225_601_000_000_000)])
     assert (tmp_path / "sub" / "rejected.lp.stored").read_text() == (
         "gas_quality,site_id=2 n2=1.0 1767225600000000000\n"
         "gas_quality,site_id=2 n2=1.0 1767225600000000000\n"
@@ -188,10 +193,10 @@ def test_the_refused_points_file_gets_whole_lines_and_says_how_to_load_them(tmp_
 
 def test_file_writer_appends_nanosecond_lines_per_stream(tmp_path):
     writer = FileWriter(tmp_path / "out")
-    writer.write("a:b/c", [("m v=1.0", 1_700_000_000_000_001)])
-    writer.write("a:b/c", [("m v=2.0", 1_700_000_000_000_002)])
+    writer.write("a:b/c", [("m v=1.0", 1_700_000_000_000_001_000)])
+    writer.write("a:b/c", [("m v=2.0", 1_700_000_000_000_002_001)])
     path = tmp_path / "out" / "a_b_c.lp"
-    assert path.read_text() == "m v=1.0 1700000000000001000\nm v=2.0 1700000000000002000\n"
+    assert path.read_text() == "m v=1.0 1700000000000001000\nm v=2.0 1700000000000002001\n"
 
 
 def test_file_writer_cuts_an_unfinished_last_line_before_appending(tmp_path, caplog):
@@ -199,7 +204,7 @@ def test_file_writer_cuts_an_unfinished_last_line_before_appending(tmp_path, cap
     path = writer.path_for("s")
     path.write_bytes(b"m v=1.0 1\nm,t=na")  # a run killed mid-append
     writer.write("s", [("m v=2.0", 2)])
-    assert path.read_bytes() == b"m v=1.0 1\nm v=2.0 2000\n"
+    assert path.read_bytes() == b"m v=1.0 1\nm v=2.0 2\n"
     assert "ended in an unfinished line" in caplog.text
     assert "cut 6 bytes" in caplog.text
 
@@ -209,7 +214,7 @@ def test_file_writer_cuts_a_file_of_one_unfinished_line_to_nothing(tmp_path):
     path = writer.path_for("s")
     path.write_bytes(b"m,t=x" * 30_000)
     writer.write("s", [("m v=2.0", 2)])
-    assert path.read_bytes() == b"m v=2.0 2000\n"
+    assert path.read_bytes() == b"m v=2.0 2\n"
 
 
 def test_a_failed_append_leaves_the_file_as_it_was(tmp_path, monkeypatch):
@@ -225,7 +230,7 @@ def test_a_failed_append_leaves_the_file_as_it_was(tmp_path, monkeypatch):
     with pytest.raises(WriteError, match=r"could not append 2 points of stream \"s\" .*No space"):
         writer.write("s", [("m v=2.0", 2), ("m v=3.0", 3)])
     monkeypatch.undo()
-    assert writer.path_for("s").read_bytes() == b"m v=1.0 1000\n"
+    assert writer.path_for("s").read_bytes() == b"m v=1.0 1\n"
 
 
 @pytest.mark.parametrize(
