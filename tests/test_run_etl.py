@@ -12,6 +12,8 @@ import time
 import typing as t
 from pathlib import Path
 
+import yaml
+
 from testkit.fixtures import MELTANO, meltano, start_run_etl
 from testkit.nationalgas_data import GAS_QUALITY_SITES
 from testkit.processes import REPO_ROOT, process_tree, wait_until
@@ -220,35 +222,58 @@ def test_the_log_is_rotated_and_bounded(project_env):
     assert kept == ["run-etl.log", "run-etl.log.1", "run-etl.log.2"]
 
 
+def backfill_batch_records() -> int:
+    """Records per batch file of the backfill (``batch_config`` of tap-nationalgas-backfill)."""
+    project = yaml.safe_load((REPO_ROOT / "meltano.yml").read_text())
+    backfill = next(
+        p for p in project["plugins"]["extractors"] if p["name"] == "tap-nationalgas-backfill"
+    )
+    return int(backfill["config"]["batch_config"]["batch_size"])
+
+
 def test_a_backfill_stopped_by_sigterm_resumes_where_it_stopped(
     project_env, fake_api, influxdb, bucket
 ):
+    """A STATE follows each batch file the target stored; a stop resumes from the last one."""
     history, job = "/gasquality/historicdata", "nationalgas-backfill"
     env = {**project_env, "TAP_NATIONALGAS_START_DATE": "2026-02-01T00:00:00Z"}
-    fake_api.queue_faults([{"path": history}] * 3 + [{"path": history, "hang": 60}])
+    per_window = 2 * 24 * len(GAS_QUALITY_SITES)
+    batch = backfill_batch_records()
+    # the first batch file fills up within window `full` (17 whole windows and part of the
+    # 18th with 12 sites); the API then answers one more window and hangs on the next
+    full = batch // per_window + 1
+    fake_api.queue_faults([{"path": history}] * full + [{"path": history, "hang": 60}])
     run = start_run_etl(env, job)
-    three_windows = 3 * 2 * 24 * len(GAS_QUALITY_SITES)
 
-    def three_windows_stored() -> bool:
+    def first_batch_stored() -> bool:
         return (
-            fake_api.stats()["requests"].get(history, 0) >= 4
-            and len(influxdb.points(bucket, "gas_quality")) >= three_windows
+            fake_api.stats()["requests"].get(history, 0) > full
+            and len(influxdb.points(bucket, "gas_quality")) >= batch
         )
 
-    wait_until(three_windows_stored, "three windows stored", timeout=120)
-    time.sleep(2)  # the STATE after the third window follows its points
+    wait_until(first_batch_stored, "the first batch file stored", timeout=120)
+    time.sleep(2)  # the STATE after the first batch file follows its points
     os.kill(run.pid, signal.SIGTERM)
     out, _ = run.communicate(timeout=120)
     assert run.returncode == 143, out[-3000:]
     state = meltano(env, "state", "get", "dev:tap-nationalgas-backfill-to-target-influxdb")
     assert state.returncode == 0, state.stderr[-2000:]
     sites = json.loads(state.stdout)["singer_state"]["bookmarks"]["gas_quality_history"]
-    assert {p["bookmark"] for p in sites["partition_bookmarks"]} == {"2026-02-06T23:00:00+00:00"}
+    # the bookmark covers the whole windows of the file: the 18th window's part is read again
+    last_whole = START + dt.timedelta(days=2 * (full - 1), hours=-1)
+    assert {p["bookmark"] for p in sites["partition_bookmarks"]} == {last_whole.isoformat()}
+    covered = [
+        p
+        for p in influxdb.points(bucket, "gas_quality")
+        if p.time_ns <= int(last_whole.timestamp()) * 10**9
+    ]
+    assert len(covered) == (full - 1) * per_window  # every reading the bookmark covers is stored
 
     fake_api.reset()
     again, _ = run_etl(env, job)
     assert again.returncode == 0, again.stdout[-3000:]
-    assert "gas_quality_history: window 2026-02-06 to 2026-02-07, 1 of " in again.stdout
+    resumed = f"window {last_whole:%Y-%m-%d} to {last_whole + dt.timedelta(days=1):%Y-%m-%d}"
+    assert f"gas_quality_history: {resumed}, 1 of " in again.stdout
     assert "window 2026-02-01" not in again.stdout
     hours = int((dt.datetime(2026, 3, 29, 8, tzinfo=dt.UTC) - START).total_seconds() // 3600) + 1
     assert len(influxdb.points(bucket, "gas_quality")) == hours * len(GAS_QUALITY_SITES)
