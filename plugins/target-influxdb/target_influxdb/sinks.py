@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import typing as t
+from dataclasses import dataclass
 
 import fastjsonschema
 from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord
@@ -53,9 +54,21 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
             self._validate = fastjsonschema.compile(schema, use_default=False, use_formats=False)
         except fastjsonschema.JsonSchemaDefinitionException as exc:
             raise InvalidJSONSchema(f"Schema Validation Error: {exc}") from exc
+        self._plan = type_plan(schema)
+        self._accepted: set[tuple[type, ...]] = set()
 
     @override
     def validate(self, record: dict) -> None:
+        plan = self._plan
+        if plan is not None:
+            kinds = tuple(map(type, map(record.get, plan.names, plan.absent)))
+            if kinds in self._accepted:
+                return
+            if all(kind in allowed for kind, allowed in zip(kinds, plan.allowed, strict=True)):
+                if len(self._accepted) >= ACCEPTED_SHAPES:
+                    self._accepted.clear()
+                self._accepted.add(kinds)
+                return
         try:
             self._validate(record)
         except fastjsonschema.JsonSchemaValueException as exc:
@@ -63,6 +76,69 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
             if self._fail:
                 raise RecordValidationError(text) from None
             raise InvalidRecord(text, record) from exc
+
+
+class _Absent:
+    """The value of a property a record does not have (valid whatever the property's type)."""
+
+
+ABSENT = _Absent()
+ACCEPTED_SHAPES = 1024
+"""Distinct tuples of value types a validator keeps as known valid."""
+JSON_TYPES: dict[str, frozenset[type]] = {
+    "string": frozenset({str}),
+    "integer": frozenset({int}),
+    "number": frozenset({int, float}),
+    "boolean": frozenset({bool}),
+    "null": frozenset({type(None)}),
+    "array": frozenset({list}),
+    "object": frozenset({dict}),
+}
+"""The Python types of decoded JSON that each JSON Schema type accepts whatever the value (an
+integral float is an ``integer`` too, but only by its value: it is left to the full check)."""
+TYPE_ONLY_KEYWORDS = frozenset({"type", "format", "description", "title", "examples", "$comment"})
+"""A property schema with only these keywords checks the type of its value and nothing else
+(formats are not checked, as the SDK's default)."""
+RECORD_KEYWORDS = frozenset({"type", "properties", "description", "title", "$schema"})
+
+
+@dataclass(frozen=True)
+class TypePlan:
+    """A schema whose every check is the type of a top-level property's value."""
+
+    names: tuple[str, ...]
+    absent: tuple[_Absent, ...]
+    allowed: tuple[frozenset[type], ...]
+
+
+def type_plan(schema: Mapping[str, t.Any]) -> TypePlan | None:
+    """The type checks a schema makes, when that is all it checks; else None.
+
+    Such a schema accepts a record exactly when each property's value has one of the Python
+    types its JSON types accept (or the record lacks it), so a record is valid when the tuple
+    of its value types is one known valid: the full validator is asked only about new tuples.
+    A schema with any other keyword (``required``, ``additionalProperties: false``, nested
+    ``properties``, ``enum``, ``anyOf``...) is always checked in full.
+    """
+    extra = set(schema) - RECORD_KEYWORDS
+    if schema.get("additionalProperties", True) is True:
+        extra.discard("additionalProperties")
+    properties = schema.get("properties")
+    record_type = schema.get("type", "object")
+    record_types = [record_type] if isinstance(record_type, str) else record_type
+    if extra or not isinstance(properties, dict) or "object" not in (record_types or ()):
+        return None
+    allowed = []
+    for prop in properties.values():
+        if not isinstance(prop, dict) or set(prop) - TYPE_ONLY_KEYWORDS:
+            return None
+        declared = prop.get("type")
+        names = [declared] if isinstance(declared, str) else declared
+        if not isinstance(names, list) or not names or any(n not in JSON_TYPES for n in names):
+            return None
+        allowed.append(frozenset({_Absent}.union(*(JSON_TYPES[n] for n in names))))
+    names = tuple(properties)
+    return TypePlan(names, (ABSENT,) * len(names), tuple(allowed))
 
 
 KIND_WORDS = {"json": "JSON string"}
