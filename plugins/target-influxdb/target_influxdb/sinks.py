@@ -191,6 +191,7 @@ class InfluxDBSink(BatchSink):
         key_properties: Sequence[str] | None,
     ) -> None:
         """Resolve the stream's mapping and compile its encoder."""
+        self._record_validator: FastJSONSchemaValidator | None = None
         super().__init__(target, stream_name, schema, key_properties)
         self._owner = target
         self._writer = target.writer
@@ -213,6 +214,7 @@ class InfluxDBSink(BatchSink):
         )
         target.note_shape(stream_name, stream_shape(schema, mapping))
         self._known_properties = frozenset(schema.get("properties") or ())
+        self._key_names = tuple(key_properties or ())
         self._untimed_fails = mapping.timestamp is None and self.config["untimed_streams"] == "fail"
         # one count per stream and run: a sink that replaces this one (a new schema) goes on
         self.run = target.stream_runs.setdefault(stream_name, StreamRun())
@@ -232,14 +234,15 @@ class InfluxDBSink(BatchSink):
 
     @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
-        if not self.validate_schema:
-            return None
-        return FastJSONSchemaValidator(
-            self.schema,
-            self.stream_name,
-            self.key_properties,
-            fail=self.fail_on_record_validation_exception,
-        )
+        self._record_validator = None
+        if self.validate_schema:
+            self._record_validator = FastJSONSchemaValidator(
+                self.schema,
+                self.stream_name,
+                self.key_properties,
+                fail=self.fail_on_record_validation_exception,
+            )
+        return self._record_validator
 
     @override
     def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:
@@ -335,10 +338,23 @@ class InfluxDBSink(BatchSink):
         self.process_batch({"points": points})
 
     def _check_record(self, record: dict) -> None:
-        """The checks a RECORD gets: schema validation (when on), key properties, undeclared."""
-        self._validate_and_parse(record)
-        self._singer_validate_message(record)
-        self.preprocess_record(record, {})
+        """The checks a RECORD gets: schema validation (when on), key properties, undeclared.
+
+        As the SDK's ``_validate_and_parse``, ``_singer_validate_message`` and
+        :meth:`preprocess_record` check it, each asked only when its quick test fails.
+        """
+        validator = self._record_validator
+        if validator is not None:
+            try:
+                validator.validate(record)
+            except InvalidRecord:  # the SDK's handling, with `fail=False`
+                self.logger.exception("Record validation failed")
+                if self.fail_on_record_validation_exception:
+                    raise
+        if not all(map(record.__contains__, self._key_names)):
+            self._singer_validate_message(record)  # raises, naming the missing key
+        if not self._known_properties.issuperset(record):
+            self.preprocess_record(record, {})
 
     def _check_timed(self) -> None:
         """Fail a stream with no timestamp property unless `untimed_streams` stamps it."""
