@@ -23,6 +23,8 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
+import msgspec
+
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
 
@@ -54,6 +56,9 @@ PRECISION_DIVISORS: dict[str, int] = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns"
 TAG_CACHE_SIZE = 4096
 STAMP_CACHE_SIZE = 4096
 """Distinct timestamp texts whose instant is kept; many series share each instant."""
+_FLOATS_ENCODER = msgspec.json.Encoder()
+_DECIMAL_BYTES = b"0123456789.,-"
+"""What the items of a JSON list of floats without exponents are written with."""
 NAMES_NOTED = 10
 """Names line protocol cannot carry that a stream's warning spells out."""
 """Distinct tag sets whose rendered text is kept; series repeat, so most records hit it."""
@@ -423,6 +428,13 @@ class PointEncoder:
             (spec.name if len(spec.path) == 1 else None, spec.key, spec.kind == "float", spec)
             for spec in self._fields
         )
+        # a stream of float fields only (the common metrics stream): its names and keys
+        self._float_fields: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+        if self._fields and all(s.kind == "float" and len(s.path) == 1 for s in self._fields):
+            self._float_fields = (
+                tuple(spec.name for spec in self._fields),
+                tuple(spec.key for spec in self._fields),
+            )
         self._write_undeclared = write_undeclared
         self._declared = frozenset(properties)
         # an undeclared name that is also a field, tag or excluded name is left out
@@ -507,6 +519,10 @@ class PointEncoder:
         """
         timestamp = self._stamp(record)
         get = record.get
+        if self._float_fields is not None and (text := self._float_text(record)) is not None:
+            if self._write_undeclared and (names := record.keys() - self._declared):
+                text = ",".join([text, *self._undeclared_fields(record, names)])
+            return f"{self._measurement}{self._tag_text(record)} {text}", timestamp
         fields = []
         for name, key, is_float, spec in self._field_steps:
             value = get(name) if name is not None else _lookup(record, spec.path)
@@ -521,6 +537,26 @@ class PointEncoder:
         if not fields:
             return None
         return f"{self._measurement}{self._tag_text(record)} {','.join(fields)}", timestamp
+
+    def _float_text(self, record: Mapping[str, t.Any]) -> str | None:
+        """The fields of a record whose every field is a float, rendered at once; else None.
+
+        msgspec renders a list of floats as ``repr`` renders each (the shortest text that
+        reads back as the same float), in one call. The text is used only when each value came
+        out as digits with one decimal point: else (a value that is not a float, not finite,
+        or has an exponent, which msgspec writes ``1e16`` and ``repr`` ``1e+16``) None, and
+        the record takes the field by field way.
+        """
+        names, keys = t.cast("tuple[tuple[str, ...], tuple[str, ...]]", self._float_fields)
+        values = list(map(record.get, names))
+        try:
+            rendered = _FLOATS_ENCODER.encode(values)
+        except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+            return None
+        inner = rendered[1:-1]  # the list's items
+        if inner.count(b".") != len(values) or inner.translate(None, _DECIMAL_BYTES):
+            return None
+        return ",".join(map(str.__add__, keys, inner.decode().split(",")))
 
     def _undeclared_fields(self, record: Mapping[str, t.Any], names: Iterable[str]) -> list[str]:
         """The fields of properties the schema does not declare, by name."""
