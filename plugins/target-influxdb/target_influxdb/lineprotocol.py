@@ -23,6 +23,8 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
+import msgspec
+
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
 
@@ -52,6 +54,11 @@ _FRACTION = re.compile(r"[T ]\d\d:?\d\d:?\d\d([.,]\d+)")
 FieldKind = t.Literal["float", "integer", "boolean", "string", "datetime", "json"]
 PRECISION_DIVISORS: dict[str, int] = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 TAG_CACHE_SIZE = 4096
+STAMP_CACHE_SIZE = 4096
+"""Distinct timestamp texts whose instant is kept; many series share each instant."""
+_FLOATS_ENCODER = msgspec.json.Encoder()
+_DECIMAL_BYTES = b"0123456789.,-"
+"""What the items of a JSON list of floats without exponents are written with."""
 NAMES_NOTED = 10
 """Names line protocol cannot carry that a stream's warning spells out."""
 """Distinct tag sets whose rendered text is kept; series repeat, so most records hit it."""
@@ -409,10 +416,25 @@ class PointEncoder:
             key=lambda spec: spec.key,
         )
         self._tag_cache: dict[tuple[object, ...], str] = {}
+        # the record property of each tag (None, never a record's key, for a static tag)
+        self._tag_names = tuple(spec.name for spec in self._tag_plan)
+        self._stamp_cache: dict[str, int] = {}
         skip = {*mapping.tags, *mapping.exclude}
         if mapping.timestamp:
             skip.add(mapping.timestamp)
         self._fields = tuple(self._field_plan(properties, (), skip))
+        # the hot loop's view of the plan: (property, key, a float kind, spec)
+        self._field_steps = tuple(
+            (spec.name if len(spec.path) == 1 else None, spec.key, spec.kind == "float", spec)
+            for spec in self._fields
+        )
+        # a stream of float fields only (the common metrics stream): its names and keys
+        self._float_fields: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+        if self._fields and all(s.kind == "float" and len(s.path) == 1 for s in self._fields):
+            self._float_fields = (
+                tuple(spec.name for spec in self._fields),
+                tuple(spec.key for spec in self._fields),
+            )
         self._write_undeclared = write_undeclared
         self._declared = frozenset(properties)
         # an undeclared name that is also a field, tag or excluded name is left out
@@ -436,6 +458,20 @@ class PointEncoder:
                 key = escape_key(safe_key(dotted, self.stats)) + "="
                 self.stats.note_name("field key", dotted)
                 yield _FieldSpec(key, name if not prefix else path[0], path, kind, RENDERERS[kind])
+
+    def _stamp(self, record: Mapping[str, t.Any]) -> int:
+        """:meth:`timestamp_ns`, answered from the instants already seen as text when it can."""
+        prop = self.mapping.timestamp
+        value = record.get(prop) if prop is not None else None
+        if type(value) is str:
+            stamp = self._stamp_cache.get(value)
+            if stamp is None:
+                stamp = self.timestamp_ns(record)  # parsed and checked once per text
+                if len(self._stamp_cache) >= STAMP_CACHE_SIZE:
+                    self._stamp_cache.clear()
+                self._stamp_cache[value] = stamp
+            return stamp
+        return self.timestamp_ns(record)
 
     def timestamp_ns(self, record: Mapping[str, t.Any]) -> int:
         """Return the record's timestamp in epoch nanoseconds.
@@ -481,21 +517,46 @@ class PointEncoder:
         Raises:
             RecordError: when the record has no usable timestamp or a value breaks its type.
         """
-        timestamp = self.timestamp_ns(record)
+        timestamp = self._stamp(record)
+        get = record.get
+        if self._float_fields is not None and (text := self._float_text(record)) is not None:
+            if self._write_undeclared and (names := record.keys() - self._declared):
+                text = ",".join([text, *self._undeclared_fields(record, names)])
+            return f"{self._measurement}{self._tag_text(record)} {text}", timestamp
         fields = []
-        for spec in self._fields:
-            value = record.get(spec.name) if len(spec.path) == 1 else _lookup(record, spec.path)
+        for name, key, is_float, spec in self._field_steps:
+            value = get(name) if name is not None else _lookup(record, spec.path)
             if value is None:
                 continue
-            if spec.kind == "float" and type(value) is float and value - value == 0:
-                fields.append(spec.key + repr(value))  # the common case: a finite float
+            if is_float and type(value) is float and value - value == 0:
+                fields.append(key + repr(value))  # the common case: a finite float
             elif (text := self._render(spec, value)) is not None:
-                fields.append(spec.key + text)
+                fields.append(key + text)
         if self._write_undeclared and (names := record.keys() - self._declared):
             fields += self._undeclared_fields(record, names)
         if not fields:
             return None
         return f"{self._measurement}{self._tag_text(record)} {','.join(fields)}", timestamp
+
+    def _float_text(self, record: Mapping[str, t.Any]) -> str | None:
+        """The fields of a record whose every field is a float, rendered at once; else None.
+
+        msgspec renders a list of floats as ``repr`` renders each (the shortest text that
+        reads back as the same float), in one call. The text is used only when each value came
+        out as digits with one decimal point: else (a value that is not a float, not finite,
+        or has an exponent, which msgspec writes ``1e16`` and ``repr`` ``1e+16``) None, and
+        the record takes the field by field way.
+        """
+        names, keys = t.cast("tuple[tuple[str, ...], tuple[str, ...]]", self._float_fields)
+        values = list(map(record.get, names))
+        try:
+            rendered = _FLOATS_ENCODER.encode(values)
+        except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+            return None
+        inner = rendered[1:-1]  # the list's items
+        if inner.count(b".") != len(values) or inner.translate(None, _DECIMAL_BYTES):
+            return None
+        return ",".join(map(str.__add__, keys, inner.decode().split(",")))
 
     def _undeclared_fields(self, record: Mapping[str, t.Any], names: Iterable[str]) -> list[str]:
         """The fields of properties the schema does not declare, by name."""
@@ -513,9 +574,8 @@ class PointEncoder:
         return fields
 
     def _tag_text(self, record: Mapping[str, t.Any]) -> str:
-        values = tuple(
-            record.get(spec.name) if spec.name is not None else None for spec in self._tag_plan
-        )
+        get = t.cast("t.Callable[[str | None], object]", record.get)
+        values = tuple(map(get, self._tag_names))  # None for a static tag
         try:
             return self._tag_cache[values]
         except KeyError:

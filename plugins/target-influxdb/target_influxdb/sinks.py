@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import typing as t
+from dataclasses import dataclass
 
 import fastjsonschema
 from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord
@@ -53,9 +54,21 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
             self._validate = fastjsonschema.compile(schema, use_default=False, use_formats=False)
         except fastjsonschema.JsonSchemaDefinitionException as exc:
             raise InvalidJSONSchema(f"Schema Validation Error: {exc}") from exc
+        self._plan = type_plan(schema)
+        self._accepted: set[tuple[type, ...]] = set()
 
     @override
     def validate(self, record: dict) -> None:
+        plan = self._plan
+        if plan is not None:
+            kinds = tuple(map(type, map(record.get, plan.names, plan.absent)))
+            if kinds in self._accepted:
+                return
+            if all(kind in allowed for kind, allowed in zip(kinds, plan.allowed, strict=True)):
+                if len(self._accepted) >= ACCEPTED_SHAPES:
+                    self._accepted.clear()
+                self._accepted.add(kinds)
+                return
         try:
             self._validate(record)
         except fastjsonschema.JsonSchemaValueException as exc:
@@ -63,6 +76,69 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
             if self._fail:
                 raise RecordValidationError(text) from None
             raise InvalidRecord(text, record) from exc
+
+
+class _Absent:
+    """The value of a property a record does not have (valid whatever the property's type)."""
+
+
+ABSENT = _Absent()
+ACCEPTED_SHAPES = 1024
+"""Distinct tuples of value types a validator keeps as known valid."""
+JSON_TYPES: dict[str, frozenset[type]] = {
+    "string": frozenset({str}),
+    "integer": frozenset({int}),
+    "number": frozenset({int, float}),
+    "boolean": frozenset({bool}),
+    "null": frozenset({type(None)}),
+    "array": frozenset({list}),
+    "object": frozenset({dict}),
+}
+"""The Python types of decoded JSON that each JSON Schema type accepts whatever the value (an
+integral float is an ``integer`` too, but only by its value: it is left to the full check)."""
+TYPE_ONLY_KEYWORDS = frozenset({"type", "format", "description", "title", "examples", "$comment"})
+"""A property schema with only these keywords checks the type of its value and nothing else
+(formats are not checked, as the SDK's default)."""
+RECORD_KEYWORDS = frozenset({"type", "properties", "description", "title", "$schema"})
+
+
+@dataclass(frozen=True)
+class TypePlan:
+    """A schema whose every check is the type of a top-level property's value."""
+
+    names: tuple[str, ...]
+    absent: tuple[_Absent, ...]
+    allowed: tuple[frozenset[type], ...]
+
+
+def type_plan(schema: Mapping[str, t.Any]) -> TypePlan | None:
+    """The type checks a schema makes, when that is all it checks; else None.
+
+    Such a schema accepts a record exactly when each property's value has one of the Python
+    types its JSON types accept (or the record lacks it), so a record is valid when the tuple
+    of its value types is one known valid: the full validator is asked only about new tuples.
+    A schema with any other keyword (``required``, ``additionalProperties: false``, nested
+    ``properties``, ``enum``, ``anyOf``...) is always checked in full.
+    """
+    extra = set(schema) - RECORD_KEYWORDS
+    if schema.get("additionalProperties", True) is True:
+        extra.discard("additionalProperties")
+    properties = schema.get("properties")
+    record_type = schema.get("type", "object")
+    record_types = [record_type] if isinstance(record_type, str) else record_type
+    if extra or not isinstance(properties, dict) or "object" not in (record_types or ()):
+        return None
+    allowed = []
+    for prop in properties.values():
+        if not isinstance(prop, dict) or set(prop) - TYPE_ONLY_KEYWORDS:
+            return None
+        declared = prop.get("type")
+        names = [declared] if isinstance(declared, str) else declared
+        if not isinstance(names, list) or not names or any(n not in JSON_TYPES for n in names):
+            return None
+        allowed.append(frozenset({_Absent}.union(*(JSON_TYPES[n] for n in names))))
+    names = tuple(properties)
+    return TypePlan(names, (ABSENT,) * len(names), tuple(allowed))
 
 
 KIND_WORDS = {"json": "JSON string"}
@@ -115,6 +191,7 @@ class InfluxDBSink(BatchSink):
         key_properties: Sequence[str] | None,
     ) -> None:
         """Resolve the stream's mapping and compile its encoder."""
+        self._record_validator: FastJSONSchemaValidator | None = None
         super().__init__(target, stream_name, schema, key_properties)
         self._owner = target
         self._writer = target.writer
@@ -137,6 +214,7 @@ class InfluxDBSink(BatchSink):
         )
         target.note_shape(stream_name, stream_shape(schema, mapping))
         self._known_properties = frozenset(schema.get("properties") or ())
+        self._key_names = tuple(key_properties or ())
         self._untimed_fails = mapping.timestamp is None and self.config["untimed_streams"] == "fail"
         # one count per stream and run: a sink that replaces this one (a new schema) goes on
         self.run = target.stream_runs.setdefault(stream_name, StreamRun())
@@ -156,14 +234,15 @@ class InfluxDBSink(BatchSink):
 
     @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
-        if not self.validate_schema:
-            return None
-        return FastJSONSchemaValidator(
-            self.schema,
-            self.stream_name,
-            self.key_properties,
-            fail=self.fail_on_record_validation_exception,
-        )
+        self._record_validator = None
+        if self.validate_schema:
+            self._record_validator = FastJSONSchemaValidator(
+                self.schema,
+                self.stream_name,
+                self.key_properties,
+                fail=self.fail_on_record_validation_exception,
+            )
+        return self._record_validator
 
     @override
     def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:
@@ -259,10 +338,23 @@ class InfluxDBSink(BatchSink):
         self.process_batch({"points": points})
 
     def _check_record(self, record: dict) -> None:
-        """The checks a RECORD gets: schema validation (when on), key properties, undeclared."""
-        self._validate_and_parse(record)
-        self._singer_validate_message(record)
-        self.preprocess_record(record, {})
+        """The checks a RECORD gets: schema validation (when on), key properties, undeclared.
+
+        As the SDK's ``_validate_and_parse``, ``_singer_validate_message`` and
+        :meth:`preprocess_record` check it, each asked only when its quick test fails.
+        """
+        validator = self._record_validator
+        if validator is not None:
+            try:
+                validator.validate(record)
+            except InvalidRecord:  # the SDK's handling, with `fail=False`
+                self.logger.exception("Record validation failed")
+                if self.fail_on_record_validation_exception:
+                    raise
+        if not all(map(record.__contains__, self._key_names)):
+            self._singer_validate_message(record)  # raises, naming the missing key
+        if not self._known_properties.issuperset(record):
+            self.preprocess_record(record, {})
 
     def _check_timed(self) -> None:
         """Fail a stream with no timestamp property unless `untimed_streams` stamps it."""

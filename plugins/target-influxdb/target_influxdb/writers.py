@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip as gzip_module
 import json
 import logging
 import os
@@ -71,6 +72,9 @@ _REDIRECTED = (
 )
 ACKNOWLEDGED = 204
 """The only answer that means InfluxDB stored a batch."""
+GZIP_LEVEL = 1
+"""Compression of request bodies (the `gzip` setting): line protocol shrinks about sevenfold at
+level 1 (elevenfold at 9), for a tenth of the time of level 9 (the client's own)."""
 
 
 class WriteError(Exception):
@@ -161,6 +165,7 @@ class InfluxDBWriter:
             _NoRedirect, urllib.request.HTTPSHandler(context=context)
         )
         self._max_retries = max_retries
+        self._gzip = gzip
         retries = BoundedRetry(
             total=max_retries,
             retry_interval=retry_interval,
@@ -176,7 +181,8 @@ class InfluxDBWriter:
             token=token,
             org=org,
             timeout=int(timeout * 1000),
-            enable_gzip=gzip,
+            # bodies are compressed here, at a level that costs a tenth of the client's
+            enable_gzip=False,
             verify_ssl=verify_ssl,
             retries=retries,
         )
@@ -266,13 +272,18 @@ class InfluxDBWriter:
 
     def _send(self, stream_name: str, points: Points, precision: str) -> Refusal | None:
         """Write points with retries; None once stored, the refusal when they are invalid."""
+        body = render_lines(points, precision).encode()
+        encoding: dict[str, str] = {}
+        if self._gzip:
+            body, encoding = gzip_module.compress(body, GZIP_LEVEL), {"content_encoding": "gzip"}
         try:
             _, status, headers = self._write_service.post_write_with_http_info(
                 org=self.org,
                 bucket=self.bucket,
-                body=render_lines(points, precision).encode(),
+                body=body,
                 precision=precision,
                 content_type="text/plain; charset=utf-8",
+                **encoding,
                 _return_http_data_only=False,
             )
         except ApiException as exc:

@@ -334,3 +334,46 @@ def test_undeclared_properties_are_written_only_when_asked():
     assert closed.encode(record) == ("m,site=a cv=1.5", 1_767_225_600_000_000_000)
     assert opened.encode(record) == ("m,site=a cv=1.5,x=2.0", 1_767_225_600_000_000_000)
     assert opened.stats.undeclared == {"x": {"float"}}
+
+
+FLOATS_SCHEMA = {
+    "properties": {
+        "site": {"type": "string"},
+        "at": {"type": "string", "format": "date-time"},
+        **{name: {"type": ["number", "null"]} for name in ("a", "b")},
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (38.5, "38.5"),
+        (0.1, "0.1"),
+        (-3.25, "-3.25"),
+        (-0.0, "-0.0"),
+        (1e16, "1e+16"),
+        (1e-7, "1e-07"),
+        (1.5e300, "1.5e+300"),
+        (5, "5.0"),
+        (2**70, "1.1805916207174113e+21"),
+        (True, "1.0"),
+        (decimal.Decimal("1.5"), "1.5"),
+        ("1.5", "1.5"),
+        (None, None),
+        (float("nan"), None),
+        (float("-inf"), None),
+    ],
+)
+def test_a_stream_of_float_fields_writes_each_value_as_repr_of_the_float(value, text):
+    # such a stream renders all of a record's floats at once; each must read as repr writes it
+    enc = PointEncoder("gq", FLOATS_SCHEMA, MAPPING)
+    line, _ = enc.encode({"site": "A", "at": AT, "a": value, "b": 0.5})
+    assert line == "gas\\ quality,site=A " + (f"a={text}," if text else "") + "b=0.5"
+
+
+@pytest.mark.parametrize("value", ["x", [1.5], {"x": 1.5}])
+def test_a_stream_of_float_fields_refuses_a_value_that_is_no_number(value):
+    enc = PointEncoder("gq", FLOATS_SCHEMA, MAPPING)
+    with pytest.raises(RecordError, match=r'property "a" value .* is not a valid float'):
+        enc.encode({"site": "A", "at": AT, "a": value, "b": 0.5})

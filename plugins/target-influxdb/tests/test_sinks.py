@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 
+import fastjsonschema
 import pytest
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import Sink
@@ -184,3 +185,56 @@ def test_the_sdk_keeps_a_new_state_where_the_target_looks_for_it():
     assert "if self._latest_state == state:" in source
     assert "self._latest_state = state" in source
     assert "self._latest_state" in inspect.getsource(Target.drain_all)
+
+
+TYPE_SETS = ["integer", "number", "string", "boolean", "null", ["number", "null"], "array"]
+VALUES = [None, True, 0, 10**30, 1.0, 1.5, "x", [], {}]
+
+
+@pytest.mark.parametrize("declared", TYPE_SETS)
+def test_a_type_only_schema_accepts_and_refuses_as_the_full_check(declared):
+    # the validator answers from the value types it knows valid; each answer must be the full
+    # check's, asked twice so that the second answer comes from what the first one learnt
+    schema = {"type": "object", "properties": {"p": {"type": declared}, "q": {"type": "string"}}}
+    full = fastjsonschema.compile(schema, use_default=False, use_formats=False)
+    validator = FastJSONSchemaValidator(schema, "s")
+    records = [{"q": "a"}, {}, *({"p": value, "q": "a"} for value in VALUES)]
+    for record in records * 2:
+        try:
+            full(record)
+        except fastjsonschema.JsonSchemaValueException:
+            with pytest.raises(RecordValidationError):
+                validator.validate(record)
+        else:
+            validator.validate(record)
+
+
+@pytest.mark.parametrize(
+    ("schema", "valid", "invalid"),
+    [
+        ({"properties": {"p": {"type": "integer", "minimum": 0}}}, {"p": 1}, {"p": -1}),
+        ({"properties": {"p": {"type": "integer"}}, "required": ["p"]}, {"p": 1}, {}),
+        (
+            {"properties": {"p": {"type": "integer"}}, "additionalProperties": False},
+            {"p": 1},
+            {"p": 1, "other": 2},
+        ),
+        (
+            {"properties": {"p": {"type": "object", "properties": {"x": {"type": "integer"}}}}},
+            {"p": {"x": 1}},
+            {"p": {"x": "one"}},
+        ),
+    ],
+)
+def test_a_schema_that_checks_more_than_types_is_checked_in_full_every_time(schema, valid, invalid):
+    validator = FastJSONSchemaValidator(schema, "s")
+    validator.validate(valid)
+    with pytest.raises(RecordValidationError):
+        validator.validate(invalid)
+
+
+def test_an_integral_float_is_an_integer_and_a_fraction_is_not_after_it():
+    validator = FastJSONSchemaValidator(SCHEMA, "s")
+    validator.validate({"site_id": 1.0})
+    with pytest.raises(RecordValidationError, match=r'property "site_id" value 1\.5'):
+        validator.validate({"site_id": 1.5})
