@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 from testkit import expected
 from testkit.fake_nationalgas import FakeNationalGasProcess
@@ -233,3 +234,12 @@ def start_run_etl(env: dict[str, str], job: str = JOB) -> subprocess.Popen[str]:
         text=True,
         start_new_session=True,
     )
+
+
+def backfill_batch_records() -> int:
+    """Records per batch file of the backfill (``batch_config`` of tap-nationalgas-backfill)."""
+    project = yaml.safe_load((REPO_ROOT / "meltano.yml").read_text())
+    backfill = next(
+        p for p in project["plugins"]["extractors"] if p["name"] == "tap-nationalgas-backfill"
+    )
+    return int(backfill["config"]["batch_config"]["batch_size"])

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit.fixtures import meltano
+from testkit.fixtures import backfill_batch_records, meltano
 from testkit.influx import write_lines
 from testkit.nationalgas_data import GAS_QUALITY_SITES
 from testkit.processes import REPO_ROOT, process_tree, wait_until
@@ -480,11 +480,15 @@ def test_a_run_past_its_deadline_is_stopped_and_the_next_run_goes_on(
     history, job = "/gasquality/historicdata", "nationalgas-backfill"
     env = {
         **project_env,
-        "TAP_NATIONALGAS_START_DATE": "2026-03-20T00:00:00Z",
+        "TAP_NATIONALGAS_START_DATE": "2026-02-01T00:00:00Z",
         "DATA_IMPORTS_RUN_TIMEOUT": "60",
         "DATA_IMPORTS_STOP_GRACE": "10",
     }
-    fake_api.queue_faults([{"path": history}] * 2 + [{"path": history, "hang": 300}])
+    sites = len(GAS_QUALITY_SITES)
+    per_window = 2 * 24 * sites
+    # the first batch file fills up within window `full`; the API hangs on the one after it
+    full = backfill_batch_records() // per_window + 1
+    fake_api.queue_faults([{"path": history}] * full + [{"path": history, "hang": 300}])
     started = time.monotonic()
     done = run_etl(env, job)
     took = time.monotonic() - started
@@ -499,26 +503,31 @@ def test_a_run_past_its_deadline_is_stopped_and_the_next_run_goes_on(
         done.stdout
     )
     assert 60 <= took < 60 + 10 + 30
-    assert fake_api.stats()["requests"][history] == 3  # stopped while the third window hung
+    assert fake_api.stats()["requests"][history] == full + 1  # stopped while that one hung
     runs = influxdb.query(bucket, 'SELECT "status", "cause" FROM "data_imports_run" GROUP BY *')
     assert {tuple(row[1:]) for one in runs for row in one["values"]} == {("failed", cause)}
 
-    # the first two windows (four days) are stored, and the bookmarks stand at their end
-    sites = len(GAS_QUALITY_SITES)
-    assert len(influxdb.points(bucket, "gas_quality")) == 4 * 24 * sites
+    # the first batch file is stored, and the bookmarks stand at its last whole window
+    last_whole = dt.datetime(2026, 2, 1, tzinfo=dt.UTC) + dt.timedelta(days=2 * (full - 1))
+    last_whole -= dt.timedelta(hours=1)
+    covered = [
+        p
+        for p in influxdb.points(bucket, "gas_quality")
+        if p.time_ns <= int(last_whole.timestamp()) * 10**9
+    ]
+    assert len(covered) == (full - 1) * per_window
     state = meltano(env, "state", "get", "dev:tap-nationalgas-backfill-to-target-influxdb")
     assert state.returncode == 0, state.stderr[-2000:]
     bookmarks = json.loads(state.stdout)["singer_state"]["bookmarks"]["gas_quality_history"]
-    assert {p["bookmark"] for p in bookmarks["partition_bookmarks"]} == {
-        "2026-03-23T23:00:00+00:00"
-    }
+    assert {p["bookmark"] for p in bookmarks["partition_bookmarks"]} == {last_whole.isoformat()}
 
     fake_api.reset()
     again = run_etl(env, job)
     assert again.returncode == 0, again.stdout[-3000:]
-    assert "gas_quality_history: window 2026-03-23 to 2026-03-24, 1 of " in again.stdout
-    assert "window 2026-03-20" not in again.stdout
-    start = dt.datetime(2026, 3, 20, tzinfo=dt.UTC)
+    resumed = f"window {last_whole:%Y-%m-%d} to {last_whole + dt.timedelta(days=1):%Y-%m-%d}"
+    assert f"gas_quality_history: {resumed}, 1 of " in again.stdout
+    assert "window 2026-02-01" not in again.stdout
+    start = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
     hours = int((dt.datetime(2026, 3, 29, 8, tzinfo=dt.UTC) - start).total_seconds() // 3600) + 1
     assert len(influxdb.points(bucket, "gas_quality")) == hours * sites
 

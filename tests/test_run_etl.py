@@ -12,9 +12,7 @@ import time
 import typing as t
 from pathlib import Path
 
-import yaml
-
-from testkit.fixtures import MELTANO, meltano, start_run_etl
+from testkit.fixtures import MELTANO, backfill_batch_records, meltano, start_run_etl
 from testkit.nationalgas_data import GAS_QUALITY_SITES
 from testkit.processes import REPO_ROOT, process_tree, wait_until
 
@@ -220,15 +218,6 @@ def test_the_log_is_rotated_and_bounded(project_env):
         assert done.returncode == 0, done.stdout[-3000:]
     kept = sorted(p.name for p in log_dir.glob("run-etl.log*"))
     assert kept == ["run-etl.log", "run-etl.log.1", "run-etl.log.2"]
-
-
-def backfill_batch_records() -> int:
-    """Records per batch file of the backfill (``batch_config`` of tap-nationalgas-backfill)."""
-    project = yaml.safe_load((REPO_ROOT / "meltano.yml").read_text())
-    backfill = next(
-        p for p in project["plugins"]["extractors"] if p["name"] == "tap-nationalgas-backfill"
-    )
-    return int(backfill["config"]["batch_config"]["batch_size"])
 
 
 def test_a_backfill_stopped_by_sigterm_resumes_where_it_stopped(

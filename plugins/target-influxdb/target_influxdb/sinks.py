@@ -13,6 +13,7 @@ from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
 
 from target_influxdb import batches
+from target_influxdb.inflight import OneInFlight
 from target_influxdb.lineprotocol import SHOWN_VALUE_CHARS, PointEncoder, RecordError
 from target_influxdb.mapping import resolve_mapping
 from target_influxdb.rejections import shorten
@@ -315,27 +316,31 @@ class InfluxDBSink(BatchSink):
         """Encode one batch file's records and write them, ``batch_size`` points a write.
 
         Each record is checked as a RECORD's is (schema validation when on, key properties),
-        without the SDK's per-message work (stream maps, metadata columns).
+        without the SDK's per-message work (stream maps, metadata columns). While one batch is
+        written, the next is encoded; the file's points are all stored when this returns, and
+        a failed write fails it.
         """
         self._check_timed()
         run, encode, size = self.run, self._encoder.encode, self.max_size
         check = self._check_record
         points: list[tuple[str, int]] = []
-        for records in batches.read_records(url, encoding, self._storage, self.stream_name):
-            run.records += len(records)
-            for record in records:
-                check(record)
-                point = encode(record)
-                if point is None:
-                    run.skipped += 1
-                    self._skipped += 1
-                    continue
-                points.append(point)
-                if len(points) >= size:
-                    self.process_batch({"points": points})
-                    points = []
-            self.record_counter_metric.increment(len(records))
-        self.process_batch({"points": points})
+        # one write in flight while the next batch is encoded; all are stored before returning
+        with OneInFlight() as writes:
+            for records in batches.read_records(url, encoding, self._storage, self.stream_name):
+                run.records += len(records)
+                for record in records:
+                    check(record)
+                    point = encode(record)
+                    if point is None:
+                        run.skipped += 1
+                        self._skipped += 1
+                        continue
+                    points.append(point)
+                    if len(points) >= size:
+                        writes.submit(self.process_batch, {"points": points})
+                        points = []
+                self.record_counter_metric.increment(len(records))
+            writes.submit(self.process_batch, {"points": points})
 
     def _check_record(self, record: dict) -> None:
         """The checks a RECORD gets: schema validation (when on), key properties, undeclared.

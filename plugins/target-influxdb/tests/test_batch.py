@@ -161,6 +161,41 @@ def test_state_after_a_batch_waits_for_its_points(
     assert local_influxdb.points(target_config["bucket"], STREAM) == []
 
 
+def test_a_file_of_several_batches_is_stored_whole(
+    tmp_path: Path, target_config: dict[str, t.Any], influxdb: LocalInfluxDB | RemoteInfluxDB2
+) -> None:
+    """Written 4 points a write, each while the next 4 are encoded: all stored, then the STATE."""
+    records = [reading(m) for m in range(14)]
+    url = write_batch(tmp_path / "r.json.gz", records)
+    config = {**target_config, "batch_size": 4}
+    run = singer.run_target(tmp_path, config, [SCHEMA, STATE_1, batch([url]), STATE_2])
+    assert run.returncode == 0, run.log
+    assert run.passed_on == [STATE_1["value"], STATE_2["value"]]
+    stored = influxdb.points(target_config["bucket"], STREAM)
+    assert [(p.tags, p.fields) for p in stored] == [as_stored(r) for r in records]
+    assert "14 records, 14 points written" in run.log
+
+
+def test_a_write_failing_while_the_next_batch_is_encoded_fails_the_run(
+    tmp_path: Path, target_config: dict[str, t.Any], local_influxdb: LocalInfluxDB
+) -> None:
+    """The second write of a file fails: the run fails, the STATE after the BATCH never goes."""
+    url = write_batch(tmp_path / "r.json.gz", [reading(m) for m in range(12)])
+    # the first write goes through; the second fails its three attempts (max_retries 2)
+    local_influxdb.queue_faults([{"hang": 0.01}] + [{"status": 503}] * 3)
+    config = {**target_config, "batch_size": 4, "delete_batch_files": True}
+    run = singer.run_target(tmp_path, config, [SCHEMA, STATE_1, batch([url]), STATE_2])
+    assert run.returncode == 1
+    assert run.passed_on == [STATE_1["value"]], run.log
+    assert 'did not accept the batch of stream "readings"' in run.log
+    assert "Traceback" not in run.log
+    assert (tmp_path / "r.json.gz").exists()
+    stored = local_influxdb.points(target_config["bucket"], STREAM)
+    assert [p.fields["count"] for p in stored] == [0, 1, 2, 3]  # the first write alone
+    # the start-up check, the first write and the second's three attempts: none after them
+    assert local_influxdb.proxy_stats()["write_requests"] == 1 + 1 + 3
+
+
 def test_rejected_points_of_a_batch_set_aside(
     tmp_path: Path, target_config: dict[str, t.Any], influxdb: LocalInfluxDB | RemoteInfluxDB2
 ) -> None:

@@ -1,0 +1,52 @@
+"""One write in flight while the next batch is encoded."""
+
+from __future__ import annotations
+
+import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+
+
+class OneInFlight:
+    """Run one call at a time in a worker thread, so that the caller prepares the next meanwhile.
+
+    :meth:`submit` first waits for the call before it (and raises its failure), so at most one
+    call runs at a time and they run in order. Leaving the ``with`` block waits for the last
+    one; when the block fails, the call in flight still ends before the failure goes on.
+    """
+
+    def __init__(self) -> None:
+        """Start the worker thread."""
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write")
+        self._pending: Future[None] | None = None
+
+    def submit(self, call: Callable[..., None], *args: t.Any) -> None:  # noqa: ANN401
+        """Wait for the call in flight, then start ``call(*args)`` in the worker."""
+        self.wait()
+        self._pending = self._executor.submit(call, *args)
+
+    def wait(self) -> None:
+        """Wait for the call in flight, if any; raise what it raised."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> t.Self:
+        """Use the worker for the block."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Wait for the last call (its failure raised unless the block failed), stop the worker."""
+        try:
+            if exc_type is None:
+                self.wait()
+        finally:
+            self._executor.shutdown(wait=True)
