@@ -10,6 +10,10 @@ import datetime as dt
 import gzip
 import io
 import json
+import signal
+import subprocess
+import sys
+import time
 import typing as t
 
 import pytest
@@ -20,7 +24,7 @@ from testkit import expected, singer
 from testkit.conformance import run_both
 from testkit.influx import write_lines
 from testkit.pipeline import BACKFILL, Pipeline
-from testkit.processes import REPO_ROOT
+from testkit.processes import REPO_ROOT, stop_process, wait_until
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -398,6 +402,62 @@ def test_tap_backfill_in_batches_equals_record_mode(
     assert len(stored["gas_quality"]) > 1000
     assert stored["gas_publication"]
     assert loaded.states[-1] == by_records.states[BACKFILL]
+
+
+def test_tap_stopped_while_batching_sends_no_state_beyond_its_batch_files(
+    tmp_path: Path,
+    fake_api: FakeNationalGasProcess,
+    tap_config: dict[str, t.Any],
+    target_config: dict[str, t.Any],
+) -> None:
+    """SIGTERM while the API hangs: the tap's last STATE is the one after its last BATCH.
+
+    The SDK sends the tap's whole state on SIGTERM; with records of a settled window still
+    waiting for their batch file, that state would run ahead of every file announced.
+    """
+    history = "/gasquality/historicdata"
+    fake_api.queue_faults([{"path": history}] * 2 + [{"path": history, "hang": 30}])
+    batch_config = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": str(tmp_path / "batches")},
+        "batch_size": 100,  # 576 records a window: a file ends inside each window
+    }
+    start = {"start_date": "2026-02-01T00:00:00+00:00", "batch_config": batch_config}
+    config = singer.write_config(tmp_path, {**tap_config, **start}, "batching-tap.json")
+    pipeline = Pipeline(tmp_path, tap_config, target_config)
+    out = tmp_path / "tap.out"
+    catalog = str(pipeline.catalog(BACKFILL))
+    command = [
+        sys.executable,
+        "-m",
+        "tap_nationalgas",
+        "--config",
+        str(config),
+        "--catalog",
+        catalog,
+    ]
+    with out.open("w") as stdout, (tmp_path / "tap.err").open("w") as stderr:
+        tap = subprocess.Popen(command, stdout=stdout, stderr=stderr)
+        try:
+            wait_until(
+                lambda: fake_api.stats()["requests"].get(history, 0) >= 3,
+                "the tap waiting on the third window",
+                timeout=60,
+            )
+            time.sleep(1)
+            tap.send_signal(signal.SIGTERM)
+            assert tap.wait(timeout=30) == 0
+        finally:
+            stop_process(tap)
+    messages = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [m["type"] for m in messages].count("BATCH") == 2 * 576 // 100
+    assert messages[-1]["type"] == "STATE"
+    assert messages[-2]["type"] == "BATCH"
+    for state, newest in batch_files_before_each_state(messages):
+        for entry in state["bookmarks"]["gas_quality_history"].get("partition_bookmarks", []):
+            have = newest.get(("gas_quality_history", entry["key"]))
+            assert have is not None, entry
+            assert instant(entry["bookmark"]) <= instant(have), entry
 
 
 def test_meltano_backfill_job_writes_batches() -> None:
