@@ -48,7 +48,7 @@ _READ_AS_ESCAPE = re.compile(r'\\+(?=[,= "]|\Z)')
 """Backslashes InfluxDB would read as escaping what follows them (or the separator)."""
 _NOT_CARRIED = re.compile(r"[\\\n\r\t]")
 _CONTROL_TEXT = str.maketrans({"\n": r"\n", "\r": r"\r", "\t": r"\t"})
-_FRACTION = re.compile(r"[T ]\d\d:?\d\d:?\d\d([.,]\d+)")
+_FRACTION = re.compile(r"[Tt ]\d\d:?\d\d:?\d\d([.,]\d+)")
 """The fractional seconds of an ISO 8601 time (Python keeps only six digits of them)."""
 
 FieldKind = t.Literal["float", "integer", "boolean", "string", "datetime", "json"]

@@ -48,6 +48,7 @@ def resolve_mapping(
     if tags is None:
         tags = [k for k in key_properties if k != timestamp]
     _check_names(stream_name, properties, configured, [*tags, timestamp])
+    _check_measurement(stream_name, configured.get("measurement") or stream_name)
     return StreamMapping(
         measurement=configured.get("measurement") or stream_name,
         tags=tuple(tags),
@@ -87,5 +88,21 @@ def _check_names(
         f'stream "{stream_name}": {which} {quoted} {verb} not in the stream\'s schema '
         f"(it has: {has}); the tap sends an inconsistent SCHEMA: fix the tap, or set "
         f"`mappings.{stream_name}.tags` to the properties to write as tags"
+    )
+    raise SchemaError(msg)
+
+
+def _check_measurement(stream_name: str, measurement: str) -> None:
+    """Fail on a measurement InfluxDB would drop: a line that starts with ``#`` is a comment.
+
+    Raises:
+        SchemaError: naming the stream and the setting that gives it another name.
+    """
+    if not measurement.startswith("#"):
+        return
+    msg = (
+        f'stream "{stream_name}": measurement "{measurement}" starts with "#", which InfluxDB '
+        "reads as a comment line: its points would be dropped without a word; set "
+        f"`mappings.{stream_name}.measurement` to a name that does not"
     )
     raise SchemaError(msg)

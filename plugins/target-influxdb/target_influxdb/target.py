@@ -245,7 +245,13 @@ class TargetInfluxDB(Target):
             [bookmarks] if isinstance(bookmarks, str) else list(bookmarks)
         )
         with self._failure_reported():
+            stream = str(message_dict.get("stream"))
+            before = self.get_sink(stream) if self.sink_exists(stream) else None
             super()._process_schema_message(message_dict)
+            if before is not None and self.get_sink(stream) is not before:
+                # A changed schema replaced the stream's sink: its points are written now, so
+                # that no later point of the new sink is overwritten by an older one.
+                self.drain_all()
 
     @override
     def _process_record_message(self, message_dict: dict) -> None:

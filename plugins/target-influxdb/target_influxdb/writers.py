@@ -346,7 +346,7 @@ class InfluxDBWriter:
         msg = self._describe(
             answer.status,
             _API_ERRORS.get(answer.status) or _OTHER,
-            message=shorten(answer.message) or "no message",
+            message=shorten(self._redact(answer.message)) or "no message",
             stream=name,
         )
         raise WriteError(self._redact(msg))
@@ -355,7 +355,7 @@ class InfluxDBWriter:
         status = exc.status or 0
         if 300 <= status < 400:  # noqa: PLR2004 (a redirect: a web server, not the write API)
             return self._not_influxdb(_Answer(status, exc.headers or {}, ""))
-        message = shorten(_error_message(exc))
+        message = shorten(self._redact(_error_message(exc)))
         template = _API_ERRORS.get(status) or (_RETRIED if status >= 429 else _OTHER)  # noqa: PLR2004
         return self._describe(status, template, message=message, stream=stream_name)
 
@@ -392,7 +392,8 @@ def redact(text: str, token: str | None) -> str:
     """The text with the token replaced by ``***`` where it can stand as a credential.
 
     The target never writes the token into a message; this guards what a server or a library
-    could echo: the token after ``Token`` or ``Bearer`` (an ``Authorization`` header), and a
+    could echo: the token after ``Token`` or ``Bearer`` (an ``Authorization`` header, also as
+    ``token=`` or ``Token:``), and a
     token of at least :data:`BARE_TOKEN_CHARS` characters anywhere. Nothing else is touched,
     so a short token (``a``, ``in``) never mangles the words around it.
     """
@@ -400,7 +401,7 @@ def redact(text: str, token: str | None) -> str:
         return text
     if len(token) >= BARE_TOKEN_CHARS:
         return text.replace(token, "***")
-    credential = rf"\b((?:Token|Bearer)\s+){re.escape(token)}(?![\w+/=.~-])"
+    credential = rf"\b((?:Token|Bearer)\s*[:=]?\s*){re.escape(token)}(?![\w+/=~-]|\.\w)"
     return re.sub(credential, r"\1***", text, flags=re.IGNORECASE)
 
 

@@ -65,6 +65,39 @@ def test_schema_changed_mid_stream_keeps_both_records(
     )
 
 
+def test_a_point_after_a_schema_change_is_not_overwritten_by_the_one_before(
+    tmp_path: Path,
+    target_config: dict[str, t.Any],
+    influxdb: LocalInfluxDB | RemoteInfluxDB2,
+) -> None:
+    """The same point before and after a SCHEMA change, the new sink full first: the later wins.
+
+    A changed SCHEMA replaces the stream's sink; its points are written then, before the new
+    sink writes any, so an older record never lands after a newer one.
+    """
+    both = run_both(
+        tmp_path, target_config, influxdb, "spec_schema_change_order", {"batch_size": 2}
+    )
+    for mode in both.modes:
+        assert mode.run.returncode == 0, mode.run.log
+        assert not mode.load_errors
+        points = mode.points("readings")
+        assert [(p.tags, p.fields) for p in points] == [
+            ({"site": "a"}, {"cv": 2.0, "n2": 5.0}),
+            ({"site": "a"}, {"cv": 3.0, "n2": 6.0}),
+        ]
+        assert mode.run.passed_on[-1]["bookmarks"]["readings"]["replication_key_value"] == (
+            "2026-01-01T01:00:00Z"
+        )
+    # written in the order received: the point before the change first, then its newer value
+    lines = (tmp_path / "file" / "output" / "readings.lp").read_text().splitlines()
+    assert lines == [
+        "readings,site=a cv=1.0 1767225600000000000",
+        "readings,site=a cv=2.0,n2=5.0 1767225600000000000",
+        "readings,site=a cv=3.0,n2=6.0 1767229200000000000",
+    ]
+
+
 def test_type_widened_mid_stream_is_named_and_never_silent(
     tmp_path: Path,
     target_config: dict[str, t.Any],

@@ -39,6 +39,15 @@ def test_a_key_property_the_schema_lacks_blames_the_schema():
     assert resolve_mapping("s", props, ["id", "t"], [], {"tags": []}).tags == ()
 
 
+def test_a_measurement_influxdb_reads_as_a_comment_is_refused():
+    props = {"properties": {"t": {"type": "string", "format": "date-time"}, "v": {}}}
+    with pytest.raises(SchemaError, match=r'measurement "#m" starts with "#".*mappings\.#m'):
+        resolve_mapping("#m", props, ["t"], [], {})
+    with pytest.raises(SchemaError, match=r'stream "s": measurement "#x"'):
+        resolve_mapping("s", props, ["t"], [], {"measurement": "#x"})
+    assert resolve_mapping("s#", props, ["t"], [], {}).measurement == "s#"
+
+
 @pytest.mark.parametrize(
     ("prop", "is_time"),
     [

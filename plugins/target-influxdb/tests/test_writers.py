@@ -241,6 +241,10 @@ def test_a_failed_append_leaves_the_file_as_it_was(tmp_path, monkeypatch):
         ("Bearer a; Token ab", "a", "Bearer ***; Token ab"),
         ("k=0123456789abcdef0123==.", "0123456789abcdef0123==", "k=***."),
         ("no token", "", "no token"),
+        ("Authorization: Token abc.", "abc", "Authorization: Token ***."),
+        ("Token: abc", "abc", "Token: ***"),
+        ("url?token=abc&x=1", "abc", "url?token=***&x=1"),
+        ("Token abcd, Token abc.def", "abc", "Token abcd, Token abc.def"),
     ],
 )
 def test_redaction_takes_out_a_credential_and_nothing_else(text, token, expected):
