@@ -554,7 +554,11 @@ class PointEncoder:
         except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
             return None
         inner = rendered[1:-1]  # the list's items
-        if inner.count(b".") != len(values) or inner.translate(None, _DECIMAL_BYTES):
+        if (
+            inner.count(b".") != len(values)
+            or inner.translate(None, _DECIMAL_BYTES)
+            or b"0.0000" in inner  # below 1e-4 repr writes an exponent (1e-05), msgspec not
+        ):
             return None
         return ",".join(map(str.__add__, keys, inner.decode().split(",")))
 

@@ -35,7 +35,7 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
     A record that breaks the schema fails the run with one line naming the stream, the
     property, the value and the record's key (:class:`RecordValidationError`, which the SDK
     lets through without logging a traceback). With ``fail=False`` it raises the SDK's
-    ``InvalidRecord`` instead, which the SDK logs and skips.
+    ``InvalidRecord`` instead, which the SDK logs; the record is then written as it is.
     """
 
     def __init__(
