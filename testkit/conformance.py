@@ -132,3 +132,7 @@ def run_both(  # noqa: PLR0913
         run_influx(tmp_path, target_config, engine, messages, config),
         run_file(tmp_path, engine, messages, config),
     )
+
+
+RunCase = t.Callable[..., BothModes]
+"""``run_case(name, config=None, *, placeholders=None)``: :func:`run_both`, this test's bucket."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 import yaml
 
 from testkit import expected
+from testkit.conformance import RunCase, run_both
 from testkit.fake_nationalgas import FakeNationalGasProcess
 from testkit.influx import LocalInfluxDB, RemoteInfluxDB2, influxdb_from_env
 from testkit.processes import REPO_ROOT
@@ -72,6 +74,14 @@ def target_config(influxdb: LocalInfluxDB | RemoteInfluxDB2, bucket: str) -> dic
         "max_retry_delay": 2,
         "timeout": 10,
     }
+
+
+@pytest.fixture
+def run_case(
+    tmp_path: Path, target_config: dict[str, t.Any], influxdb: LocalInfluxDB | RemoteInfluxDB2
+) -> RunCase:
+    """Run a recorded conformance case in both modes, into this test's bucket."""
+    return functools.partial(run_both, tmp_path, target_config, influxdb)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from testkit.conformance import ModeRun, run_both
 if t.TYPE_CHECKING:
     from pathlib import Path
 
+    from testkit.conformance import RunCase
     from testkit.influx import LocalInfluxDB, RemoteInfluxDB2
 
 JAN_1 = 1_767_225_600_000_000_000
@@ -45,13 +46,9 @@ def assert_ok(mode: ModeRun) -> None:
     assert "Traceback" not in mode.run.log
 
 
-def test_schema_changed_mid_stream_keeps_both_records(
-    tmp_path: Path,
-    target_config: dict[str, t.Any],
-    influxdb: LocalInfluxDB | RemoteInfluxDB2,
-) -> None:
+def test_schema_changed_mid_stream_keeps_both_records(run_case: RunCase) -> None:
     """A second SCHEMA adds a property: the records before and after it are both stored."""
-    both = run_both(tmp_path, target_config, influxdb, "schema_change")
+    both = run_case("schema_change")
     for mode in both.modes:
         assert mode.run.returncode == 0, mode.run.log
         assert not mode.load_errors
@@ -141,17 +138,13 @@ def test_type_widened_mid_stream_is_named_and_never_silent(
     assert "field type conflict" in file.load_errors[0]
 
 
-def test_key_properties_changed_mid_stream_starts_new_series(
-    tmp_path: Path,
-    target_config: dict[str, t.Any],
-    influxdb: LocalInfluxDB | RemoteInfluxDB2,
-) -> None:
+def test_key_properties_changed_mid_stream_starts_new_series(run_case: RunCase) -> None:
     """A SCHEMA that adds `region` to the key: both records stored, the change a WARNING.
 
     The point before it keeps `region` as a field, the one after has it as a tag: two series,
     and `region` both a tag and a field of the measurement, as the warning says.
     """
-    both = run_both(tmp_path, target_config, influxdb, "spec_key_changed")
+    both = run_case("spec_key_changed")
     warning = (
         "Stream 'readings': a new SCHEMA message changes its tags from ['site'] to "
         "['site', 'region']: the points from now on go to other series than the points before "
@@ -177,12 +170,10 @@ def test_key_properties_changed_mid_stream_starts_new_series(
 
 
 def test_activate_version_is_ignored_once_a_stream_and_the_records_stored(
-    tmp_path: Path,
-    target_config: dict[str, t.Any],
-    influxdb: LocalInfluxDB | RemoteInfluxDB2,
+    run_case: RunCase,
 ) -> None:
     """ACTIVATE_VERSION: one WARNING for the stream, however many come; every record stored."""
-    both = run_both(tmp_path, target_config, influxdb, "spec_activate_version")
+    both = run_case("spec_activate_version")
     for mode in both.modes:
         assert_ok(mode)
         assert mode.run.passed_on == [READINGS_AT_0]
@@ -198,13 +189,9 @@ def test_activate_version_is_ignored_once_a_stream_and_the_records_stored(
         ]
 
 
-def test_record_before_its_schema_fails_in_one_line(
-    tmp_path: Path,
-    target_config: dict[str, t.Any],
-    influxdb: LocalInfluxDB | RemoteInfluxDB2,
-) -> None:
+def test_record_before_its_schema_fails_in_one_line(run_case: RunCase) -> None:
     """A RECORD before its SCHEMA: exit 1, one ERROR line naming the stream, no later STATE."""
-    both = run_both(tmp_path, target_config, influxdb, "spec_record_before_schema")
+    both = run_case("spec_record_before_schema")
     for mode in both.modes:
         assert mode.run.returncode == 1
         assert not mode.load_errors
@@ -222,13 +209,9 @@ def test_record_before_its_schema_fails_in_one_line(
         assert mode.measurements() == set()
 
 
-def test_activate_version_before_its_schema_fails_in_one_line(
-    tmp_path: Path,
-    target_config: dict[str, t.Any],
-    influxdb: LocalInfluxDB | RemoteInfluxDB2,
-) -> None:
+def test_activate_version_before_its_schema_fails_in_one_line(run_case: RunCase) -> None:
     """ACTIVATE_VERSION before the stream's SCHEMA fails as a RECORD would: one line, no STATE."""
-    both = run_both(tmp_path, target_config, influxdb, "spec_activate_version_before_schema")
+    both = run_case("spec_activate_version_before_schema")
     for mode in both.modes:
         assert mode.run.returncode == 1
         assert "Traceback" not in mode.run.log
@@ -242,13 +225,9 @@ def test_activate_version_before_its_schema_fails_in_one_line(
         assert mode.measurements() == set()
 
 
-def test_state_only_input_passes_every_state_on(
-    tmp_path: Path,
-    target_config: dict[str, t.Any],
-    influxdb: LocalInfluxDB | RemoteInfluxDB2,
-) -> None:
+def test_state_only_input_passes_every_state_on(run_case: RunCase) -> None:
     """Only STATE messages: each passed on in order, nothing written, no health point."""
-    both = run_both(tmp_path, target_config, influxdb, "spec_state_only")
+    both = run_case("spec_state_only")
     second = {"bookmarks": {"readings": {"replication_key_value": "2026-01-02T00:00:00Z"}}}
     for mode in both.modes:
         assert_ok(mode)
@@ -257,13 +236,9 @@ def test_state_only_input_passes_every_state_on(
         assert log_lines(mode, "WARNING") == []
 
 
-def test_final_state_with_no_records_is_passed_on(
-    tmp_path: Path,
-    target_config: dict[str, t.Any],
-    influxdb: LocalInfluxDB | RemoteInfluxDB2,
-) -> None:
+def test_final_state_with_no_records_is_passed_on(run_case: RunCase) -> None:
     """A SCHEMA, then a STATE and no record: the STATE passed on, the stream's health point 0."""
-    both = run_both(tmp_path, target_config, influxdb, "spec_final_state_no_records")
+    both = run_case("spec_final_state_no_records")
     for mode in both.modes:
         assert_ok(mode)
         assert mode.run.passed_on == [READINGS_AT_0]
@@ -275,13 +250,9 @@ def test_final_state_with_no_records_is_passed_on(
         assert "Stream 'readings': 0 records, 0 points written, newest none" in mode.run.log
 
 
-def test_record_metadata_time_extracted_and_version_are_not_fields(
-    tmp_path: Path,
-    target_config: dict[str, t.Any],
-    influxdb: LocalInfluxDB | RemoteInfluxDB2,
-) -> None:
+def test_record_metadata_time_extracted_and_version_are_not_fields(run_case: RunCase) -> None:
     """`time_extracted` and `version` on a RECORD: the record stored, neither becomes a field."""
-    both = run_both(tmp_path, target_config, influxdb, "spec_record_metadata")
+    both = run_case("spec_record_metadata")
     for mode in both.modes:
         assert_ok(mode)
         assert mode.run.passed_on == [READINGS_AT_0]
@@ -292,13 +263,9 @@ def test_record_metadata_time_extracted_and_version_are_not_fields(
         assert log_lines(mode, "WARNING") == []
 
 
-def test_anyof_and_nullable_types(
-    tmp_path: Path,
-    target_config: dict[str, t.Any],
-    influxdb: LocalInfluxDB | RemoteInfluxDB2,
-) -> None:
+def test_anyof_and_nullable_types(run_case: RunCase) -> None:
     """`anyOf` with null and `["null", T]` types take T; nulls are left out; mixed is a string."""
-    both = run_both(tmp_path, target_config, influxdb, "spec_anyof_nullable")
+    both = run_case("spec_anyof_nullable")
     for mode in both.modes:
         assert_ok(mode)
         assert mode.run.passed_on == [READINGS_AT_1]
@@ -319,13 +286,9 @@ def test_anyof_and_nullable_types(
         }
 
 
-def test_no_key_properties_writes_untagged_points(
-    tmp_path: Path,
-    target_config: dict[str, t.Any],
-    influxdb: LocalInfluxDB | RemoteInfluxDB2,
-) -> None:
+def test_no_key_properties_writes_untagged_points(run_case: RunCase) -> None:
     """`key_properties: []`: no tags, every property a field, time from the replication key."""
-    both = run_both(tmp_path, target_config, influxdb, "spec_no_key_properties")
+    both = run_case("spec_no_key_properties")
     for mode in both.modes:
         assert_ok(mode)
         assert mode.run.passed_on == [READINGS_AT_1]
@@ -338,13 +301,9 @@ def test_no_key_properties_writes_untagged_points(
         )
 
 
-def test_stream_names_with_dots_and_dashes_are_measurement_names(
-    tmp_path: Path,
-    target_config: dict[str, t.Any],
-    influxdb: LocalInfluxDB | RemoteInfluxDB2,
-) -> None:
+def test_stream_names_with_dots_and_dashes_are_measurement_names(run_case: RunCase) -> None:
     """`public.gas-quality` and `dbo-flows.v2` are stored under those very names."""
-    both = run_both(tmp_path, target_config, influxdb, "spec_stream_names")
+    both = run_case("spec_stream_names")
     for mode in both.modes:
         assert_ok(mode)
         assert mode.run.passed_on == [
@@ -362,13 +321,9 @@ def test_stream_names_with_dots_and_dashes_are_measurement_names(
         assert sorted(p.tags["stream"] for p in health) == ["dbo-flows.v2", "public.gas-quality"]
 
 
-def test_unicode_names_and_values_round_trip(
-    tmp_path: Path,
-    target_config: dict[str, t.Any],
-    influxdb: LocalInfluxDB | RemoteInfluxDB2,
-) -> None:
+def test_unicode_names_and_values_round_trip(run_case: RunCase) -> None:
     """Non-ASCII tag keys, tag values and string fields are stored as they were sent."""
-    both = run_both(tmp_path, target_config, influxdb, "spec_unicode")
+    both = run_case("spec_unicode")
     for mode in both.modes:
         assert_ok(mode)
         assert mode.run.passed_on == [

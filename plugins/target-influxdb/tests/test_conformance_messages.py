@@ -12,14 +12,14 @@ import typing as t
 import pytest
 
 from testkit import singer
-from testkit.conformance import case_text, run_both, run_file, run_influx
+from testkit.conformance import case_text, run_file, run_influx
 from testkit.influx import LocalInfluxDB
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from testkit.conformance import ModeRun
+    from testkit.conformance import ModeRun, RunCase
     from testkit.influx import RemoteInfluxDB2
 
 PROPERTIES = {
@@ -52,10 +52,10 @@ def stored(mode: ModeRun, measurement: str = "readings") -> list[tuple[int, dict
 
 
 def test_undeclared_properties_of_an_open_schema_are_written_by_their_json_type(
-    tmp_path: Path, target_config: dict[str, t.Any], influxdb: LocalInfluxDB | RemoteInfluxDB2
+    run_case: RunCase,
 ) -> None:
     """`additionalProperties: true`: each undeclared property is a field, named in a WARNING."""
-    both = run_both(tmp_path, target_config, influxdb, "msg_undeclared_open")
+    both = run_case("msg_undeclared_open")
     for mode in both.modes:
         assert mode.run.returncode == 0, mode.run.log
         assert not mode.load_errors
@@ -82,12 +82,10 @@ def test_undeclared_properties_of_an_open_schema_are_written_by_their_json_type(
     ]
 
 
-def test_undeclared_properties_of_a_closed_schema_are_named_once_per_run(
-    tmp_path: Path, target_config: dict[str, t.Any], influxdb: LocalInfluxDB | RemoteInfluxDB2
-) -> None:
+def test_undeclared_properties_of_a_closed_schema_are_named_once_per_run(run_case: RunCase) -> None:
     """Without `additionalProperties`, an undeclared property is left out with one WARNING,
     also across a second SCHEMA of the stream."""
-    both = run_both(tmp_path, target_config, influxdb, "msg_undeclared_closed")
+    both = run_case("msg_undeclared_closed")
     for mode in both.modes:
         assert mode.run.returncode == 0, mode.run.log
         assert not mode.load_errors
@@ -99,12 +97,10 @@ def test_undeclared_properties_of_a_closed_schema_are_named_once_per_run(
         assert logged(mode.run, "WARNING") == ["No schema for record field 'n2': it is not written"]
 
 
-def test_a_mapping_under_a_name_no_stream_has_is_named_at_the_end(
-    tmp_path: Path, target_config: dict[str, t.Any], influxdb: LocalInfluxDB | RemoteInfluxDB2
-) -> None:
+def test_a_mapping_under_a_name_no_stream_has_is_named_at_the_end(run_case: RunCase) -> None:
     """`io_composite` for `io-composite`: the run warns, with the streams and the closest name."""
     config = {"mappings": {"io_composite": {"measurement": "composite"}}}
-    both = run_both(tmp_path, target_config, influxdb, "msg_mapping_typo", config)
+    both = run_case("msg_mapping_typo", config)
     for mode in both.modes:
         assert mode.run.returncode == 0, mode.run.log
         assert not mode.load_errors
@@ -135,12 +131,10 @@ def test_a_mapping_for_a_stream_not_selected_is_only_noted(
     ) in logged(run, "INFO")
 
 
-def test_a_record_that_breaks_its_schema_is_named_in_one_line(
-    tmp_path: Path, target_config: dict[str, t.Any], influxdb: LocalInfluxDB | RemoteInfluxDB2
-) -> None:
+def test_a_record_that_breaks_its_schema_is_named_in_one_line(run_case: RunCase) -> None:
     """Stream, property, value and the record's key, once, no traceback; the run fails before
     the STATE after the record, and the points before it are stored."""
-    both = run_both(tmp_path, target_config, influxdb, "msg_invalid_record")
+    both = run_case("msg_invalid_record")
     for mode in both.modes:
         assert mode.run.returncode == 1
         assert not mode.load_errors
@@ -158,9 +152,9 @@ def test_a_record_that_breaks_its_schema_is_named_in_one_line(
 
 
 def test_a_key_property_the_schema_lacks_blames_the_schema_not_the_mappings(
-    tmp_path: Path, target_config: dict[str, t.Any], influxdb: LocalInfluxDB | RemoteInfluxDB2
+    run_case: RunCase,
 ) -> None:
-    both = run_both(tmp_path, target_config, influxdb, "msg_key_not_in_schema")
+    both = run_case("msg_key_not_in_schema")
     for mode in both.modes:
         assert mode.run.returncode == 1
         assert last_line(mode.run) == (
