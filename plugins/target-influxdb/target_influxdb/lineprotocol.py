@@ -440,6 +440,11 @@ class PointEncoder:
         # an undeclared name that is also a field, tag or excluded name is left out
         self._not_undeclared = skip | {".".join(spec.path) for spec in self._fields}
 
+    @property
+    def field_kinds(self) -> dict[str, FieldKind]:
+        """Each field the stream's schema gives its points (dotted for nested ones): its kind."""
+        return {".".join(spec.path): spec.kind for spec in self._fields}
+
     def _field_plan(
         self,
         properties: Mapping[str, t.Any],

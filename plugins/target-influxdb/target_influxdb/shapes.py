@@ -10,12 +10,10 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
-from target_influxdb.lineprotocol import field_kind
-
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
 
-    from target_influxdb.lineprotocol import StreamMapping
+    from target_influxdb.lineprotocol import PointEncoder
 
 STORED_TYPES = {"float": "float", "integer": "integer", "boolean": "boolean"}
 """The InfluxDB type of each field kind; every other kind is stored as a string."""
@@ -30,25 +28,10 @@ class StreamShape:
     """Field key (dotted for nested properties) -> InfluxDB type."""
 
 
-def _field_types(
-    properties: Mapping[str, t.Any], prefix: str, skip: set[str]
-) -> Iterator[tuple[str, str]]:
-    for name, prop in properties.items():
-        dotted = f"{prefix}{name}"
-        if dotted in skip:
-            continue
-        kind = field_kind(prop or {})
-        if kind is None:
-            yield from _field_types(prop["properties"], f"{dotted}.", skip)
-        else:
-            yield dotted, STORED_TYPES.get(kind, "string")
-
-
-def stream_shape(schema: Mapping[str, t.Any], mapping: StreamMapping) -> StreamShape:
-    """The shape the points of a stream get from its schema and mapping."""
-    skip = {*mapping.tags, *mapping.exclude, *([mapping.timestamp] if mapping.timestamp else [])}
-    fields = dict(_field_types(schema.get("properties") or {}, "", skip))
-    return StreamShape(tuple(mapping.tags), fields)
+def stream_shape(encoder: PointEncoder) -> StreamShape:
+    """The shape the points of a stream get: its encoder's tags and field plan."""
+    fields = {name: STORED_TYPES.get(kind, "string") for name, kind in encoder.field_kinds.items()}
+    return StreamShape(tuple(encoder.mapping.tags), fields)
 
 
 def shape_changes(stream: str, before: StreamShape, after: StreamShape) -> list[str]:

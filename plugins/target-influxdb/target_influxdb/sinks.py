@@ -213,7 +213,7 @@ class InfluxDBSink(BatchSink):
             self.config.get("static_tags"),
             write_undeclared=self._open,
         )
-        target.note_shape(stream_name, stream_shape(schema, mapping))
+        target.note_shape(stream_name, stream_shape(self._encoder))
         self._known_properties = frozenset(schema.get("properties") or ())
         self._key_names = tuple(key_properties or ())
         self._untimed_fails = mapping.timestamp is None and self.config["untimed_streams"] == "fail"
