@@ -344,22 +344,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def catalogue(self) -> object:
         """``GET /publications/catalogue``: categories, sub-categories, entries."""
-        tree: dict[str, dict[str, list[dict[str, str]]]] = {}
-        for item in PUBLICATIONS.values():
-            tree.setdefault(item.category, {}).setdefault(item.sub_category, []).append(
-                {"publicationId": item.publication_id, "name": item.name},
-            )
-        return {
-            "data": [
-                {
-                    "name": category,
-                    "subCategory": [
-                        {"name": sub, "catalogueEntries": entries} for sub, entries in subs.items()
-                    ],
-                }
-                for category, subs in tree.items()
-            ]
-        }
+        return catalogue_payload()
 
     def publications(self) -> object:
         """``POST /publications/gasday``: values of the requested ids; 400 for an unknown id."""
@@ -381,6 +366,27 @@ class Handler(BaseHTTPRequestHandler):
             }
             for pid in ids
         ]
+
+
+def catalogue_payload(without: t.AbstractSet[str] = frozenset()) -> dict[str, t.Any]:
+    """The catalogue as the API answers it, less the entries named in ``without``."""
+    tree: dict[str, dict[str, list[dict[str, str]]]] = {}
+    for item in PUBLICATIONS.values():
+        if item.name not in without:
+            tree.setdefault(item.category, {}).setdefault(item.sub_category, []).append(
+                {"publicationId": item.publication_id, "name": item.name},
+            )
+    return {
+        "data": [
+            {
+                "name": category,
+                "subCategory": [
+                    {"name": sub, "catalogueEntries": entries} for sub, entries in subs.items()
+                ],
+            }
+            for category, subs in tree.items()
+        ]
+    }
 
 
 ROUTES: dict[tuple[str, str], t.Callable[[Handler], object]] = {

@@ -144,14 +144,19 @@ class TapRun:
         )
 
 
-def run_tap(
+def run_tap(  # noqa: PLR0913
     tmp_path: Path,
     config: Mapping[str, t.Any],
     state_value: Mapping[str, t.Any] | None = None,
     timeout: float = 120,
     env: Mapping[str, str] | None = None,
+    *,
+    catalog: Path | None = None,
 ) -> TapRun:
-    """Run tap-nationalgas and collect its messages (``env``: the process's environment)."""
+    """Run tap-nationalgas and collect its messages (``env``: the process's environment).
+
+    ``catalog``: a catalog file that selects the streams (else every stream is read).
+    """
     command = [
         sys.executable,
         "-m",
@@ -161,6 +166,8 @@ def run_tap(
     ]
     if state_value is not None:
         command += ["--state", str(write_config(tmp_path, state_value, "state.json"))]
+    if catalog is not None:
+        command += ["--catalog", str(catalog)]
     proc = subprocess.run(
         command, capture_output=True, text=True, timeout=timeout, check=False, env=env
     )

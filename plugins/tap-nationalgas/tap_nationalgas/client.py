@@ -257,8 +257,14 @@ class NationalGasStream(RESTStream[Page]):
         """The requests of this run, in order: by default one request of ``path``."""
         return [Page(self.path, self.http_method)]
 
+    def prepare(self) -> None:
+        """Check, before the run's first request, what must hold for this stream to read."""
+
     @override
     def get_records(self, context: Context | None) -> Iterable[dict]:
+        for stream in self.owner.streams.values():  # every selected stream, before any data
+            if isinstance(stream, NationalGasStream) and stream.selected:
+                stream.prepare()
         self._unknown_keys: set[str] = set()
         pages = self.pages()
         if not pages:
@@ -330,6 +336,22 @@ class NationalGasStream(RESTStream[Page]):
             f"the answer to {method} {response.url}{asked} is larger than {limit} MB, the "
             f"setting `max_response_mb`: it was not read further; raise `max_response_mb`{fix}"
         )
+
+    def get_json(self, path: str) -> object | None:
+        """``GET path`` outside the stream's own requests, retried as they are; its JSON."""
+        self._page = Page(path, "GET")
+
+        def get() -> requests.Response:
+            response = self.requests_session.get(
+                f"{self.url_base}{path}", headers=self.http_headers, timeout=self.timeout
+            )
+            NationalGasStream.validate_response(self, response)
+            return response
+
+        try:
+            return self.json_payload(self.request_decorator(get)())
+        finally:
+            self._page = None
 
     @override
     def response_error_message(self, response: requests.Response) -> str:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import typing as t
 
 from singer_sdk import typing as th
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from typing_extensions import override
 
-from tap_nationalgas import gaps, report, values
+from tap_nationalgas import catalogue, gaps, report, values
 from tap_nationalgas.client import (
     DateWindowStream,
     NationalGasStream,
@@ -40,6 +40,7 @@ ROW_KEYS = frozenset(
     }
 )
 HISTORY_PATH = "/gasquality/historicdata"
+CATALOGUE_PATH = "/publications/catalogue"
 HOUR = dt.timedelta(hours=1)
 FLOW_READING_INTERVAL = dt.timedelta(minutes=2)
 """The instantaneous flow feed's cadence: one reading per site every 2 minutes."""
@@ -484,7 +485,10 @@ def keys_of(keys: t.Mapping[str, t.Any]) -> str:
 
 
 class PublicationsStream(DateWindowStream):
-    """Values of the data items in ``publication_ids`` (``POST /publications/gasday``)."""
+    """Values of the data items chosen by id, name, category or set (``POST /publications/gasday``).
+
+    The ids, names, categories and sets are resolved to ids once, before any stream reads data.
+    """
 
     name = "publications"
     path = "/publications/gasday"
@@ -503,14 +507,61 @@ class PublicationsStream(DateWindowStream):
     is_sorted = False
     window_days_setting = "publication_window_days"
 
+    _ids: list[str] | None = None
+    _catalogue: list[catalogue.Entry] | None = None
+
+    @override
+    def prepare(self) -> None:
+        """Resolve the ids, names, categories and sets chosen to ids, once.
+
+        Raises:
+            catalogue.SelectionError: for a name, category or set that is not held.
+        """
+        if self._ids is not None:
+            return
+        choice = catalogue.Choice.from_config(self.config)
+        entries = self.catalogue_entries() if choice.needs_catalogue else []
+        selection = catalogue.resolve(choice, entries)
+        for set_name, names in selection.missing.items():
+            self.logger.warning(
+                "%s: the set %s names data items the National Gas catalogue no longer holds, "
+                "read without them: %s",
+                self.name,
+                set_name,
+                "; ".join(catalogue.quoted(n) for n in names),
+            )
+        report.logger.info("%s: %d data items chosen", self.name, len(selection.ids))
+        self._ids = selection.ids
+
+    def catalogue_entries(self) -> list[catalogue.Entry]:
+        """The catalogue's entries, read once per run."""
+        if self._catalogue is None:
+            payload = self.get_json(CATALOGUE_PATH)
+            try:
+                self._catalogue = catalogue.entries(payload)
+            except values.BadValueError as exc:
+                raise ResponseError(f"{self.url_base}{CATALOGUE_PATH}: {exc}") from exc
+        return self._catalogue
+
+    @property
+    def read_catalogue(self) -> list[catalogue.Entry] | None:
+        """The catalogue's entries when this run has read them, else None."""
+        return self._catalogue
+
+    @property
+    def publication_ids(self) -> list[str]:
+        """The ids this run reads (resolved at the start of the run)."""
+        self.prepare()
+        return list(self._ids or ())
+
     @override
     def request_filters(self) -> dict[str, t.Any]:
-        return {"publicationIds": list(self.config["publication_ids"]), "latestValue": "Y"}
+        return {"publicationIds": self.publication_ids, "latestValue": "Y"}
 
     @override
     def days_to_read(self) -> list[dt.date]:
         fallback = self.bookmark_instant() or self.start_instant
-        starts = [self._bookmarks.get(i) or fallback for i in self.config["publication_ids"]]
+        starts = [self._bookmarks.get(i) or fallback for i in self.publication_ids]
         since = min((s for s in starts if s is not None), default=None)
         return day_range(self.first_day(since, self.lookback_days), self.last_day())
 
@@ -521,8 +572,8 @@ class PublicationsStream(DateWindowStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict]:
-        if not self.config["publication_ids"]:
-            report.logger.info("`publication_ids` is empty: no publications are read")
+        if not self.publication_ids:
+            report.logger.info("%s: no data item is chosen: none is read", self.name)
             return
         yield from super().get_records(context)
 
@@ -533,7 +584,7 @@ class PublicationsStream(DateWindowStream):
 
     @override
     def expected_keys(self) -> set[str]:
-        return set(self.config["publication_ids"])
+        return set(self.publication_ids)
 
     @override
     def expected(self, days: list[dt.date], keys: t.AbstractSet[str]) -> list[gaps.Gap]:
@@ -564,17 +615,11 @@ class PublicationsStream(DateWindowStream):
         super().validate_response(response)
 
     def _rejected_ids_message(self) -> str:
-        requested = list(self.config["publication_ids"])
+        requested = self.publication_ids
         try:
-            catalogue = self.requests_session.get(
-                f"{self.url_base}/publications/catalogue",
-                headers=self.http_headers,
-                timeout=self.timeout,
-            )
-            answer = json.loads(self.read_body(catalogue))
-            known = {e["publication_id"] for e in catalogue_entries(answer)}
+            known = {e.publication_id for e in self.catalogue_entries()}
             unknown = [i for i in requested if i not in known] or requested
-        except (ValueError, KeyError, TypeError, OSError):
+        except (FatalAPIError, RetriableAPIError, ValueError, OSError):
             unknown = requested
         return (
             f"{self.endpoint} answered 400 for publication ids {', '.join(unknown)}: they are not "
@@ -608,26 +653,11 @@ class PublicationsStream(DateWindowStream):
                 }
 
 
-def catalogue_entries(payload: object) -> Iterable[dict]:
-    """Flatten the catalogue's categories, sub-categories and entries."""
-    for category in values.require(payload, "data") or ():
-        for sub in category.get("subCategory") or ():
-            for entry in sub.get("catalogueEntries") or ():
-                yield {
-                    "publication_id": values.text(
-                        values.require(entry, "publicationId"),
-                    ),
-                    "name": values.text(entry.get("name")),
-                    "category": values.text(category.get("name")),
-                    "sub_category": values.text(sub.get("name")),
-                }
-
-
 class PublicationCatalogueStream(NationalGasStream):
     """The data items the API publishes (``GET /publications/catalogue``); full table."""
 
     name = "publication_catalogue"
-    path = "/publications/catalogue"
+    path = CATALOGUE_PATH
     primary_keys = ("publication_id",)
     replication_key = None
     schema = th.PropertiesList(
@@ -638,8 +668,19 @@ class PublicationCatalogueStream(NationalGasStream):
     ).to_dict()
 
     @override
+    def get_records(self, context: Context | None) -> Iterable[dict]:
+        publications = self.owner.streams.get(PublicationsStream.name)
+        cached = None
+        if isinstance(publications, PublicationsStream):
+            cached = publications.read_catalogue  # the catalogue is read once per run
+        if cached is None:
+            yield from super().get_records(context)
+            return
+        yield from (entry.record() for entry in cached)
+
+    @override
     def records_from(self, payload: object) -> Iterable[dict]:
-        yield from catalogue_entries(payload)
+        yield from (entry.record() for entry in catalogue.entries(payload))
 
 
 STREAMS: tuple[type[NationalGasStream], ...] = (

@@ -12,17 +12,12 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from typing_extensions import override
 
-from tap_nationalgas import gaps, streams, values
+from tap_nationalgas import catalogue, gaps, streams, values
+from tap_nationalgas.sets import DEFAULT_SETS, SETS
 
 if t.TYPE_CHECKING:
     from types import FrameType
 
-DEFAULT_PUBLICATION_IDS = [
-    "PUBOB637",  # Demand Actual, NTS, D+1
-    "PUBOB603",  # SAP, Actual Day (system average price)
-    "PUBOB693",  # Opening linepack, actual
-    *(f"PUBOB{n}" for n in range(4507, 4520)),  # Calorific Value, LDZ(EA) ... LDZ(WS)
-]
 MAX_HISTORY_WINDOW_DAYS = 2
 
 
@@ -55,11 +50,35 @@ class TapNationalGas(Tap):
         th.Property(
             "publication_ids",
             th.ArrayType(th.StringType),
-            default=DEFAULT_PUBLICATION_IDS,
             description=(
-                "Data items (PUBOB ids) read by the publications stream. Default: NTS demand "
-                "actual, system average price, opening linepack and the 13 LDZ calorific values. "
-                "An empty list reads none."
+                "Data items read by the publications stream, by id (`PUBOB637`). The four "
+                "`publication_*` settings read the union of what they choose, each item once; "
+                f"all four unset: the set {', '.join(DEFAULT_SETS)}. Empty lists read none."
+            ),
+        ),
+        th.Property(
+            "publication_names",
+            th.ArrayType(th.StringType),
+            description=(
+                "Data items by their catalogue name (`Demand Actual, NTS, D+1`), in any case. "
+                "A name the catalogue does not hold fails the run, naming the closest it holds."
+            ),
+        ),
+        th.Property(
+            "publication_categories",
+            th.ArrayType(th.StringType),
+            description=(
+                "Every data item of a catalogue category (`Demand`) or sub-category "
+                "(`Demand/Actuals`), in any case."
+            ),
+        ),
+        th.Property(
+            "publication_sets",
+            th.ArrayType(th.StringType),
+            description=(
+                f"Ready sets of data items: {', '.join(SETS)} (the README lists their items). "
+                "An item of a set that the catalogue no longer holds is a warning; the rest is "
+                "read."
             ),
         ),
         th.Property(
@@ -166,9 +185,14 @@ class TapNationalGas(Tap):
                 stream.check_state(bookmarks.get(stream.name) or {})
 
 
-EXPECTED_FAILURES = (FatalAPIError, RetriableAPIError, values.BadValueError)
+EXPECTED_FAILURES = (
+    FatalAPIError,
+    RetriableAPIError,
+    values.BadValueError,
+    catalogue.SelectionError,
+)
 """Failures this tap names in one sentence: the API unreachable, an error status after every
-retry, an answer that is not what the endpoint documents."""
+retry, an answer that is not what the endpoint documents, a data item that is not held."""
 STATE_CAUSE = {"cause": "state"}
 """The ``extra`` of the ERROR line of a state that cannot be read: a runner that reads the
 structured log can add the command that resets the job's state."""

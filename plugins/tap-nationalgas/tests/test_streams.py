@@ -245,10 +245,8 @@ def test_html_with_status_200_fails_with_the_content_type(tmp_path, fake_api, ta
 def test_a_wrong_api_url_gets_the_portal_page_and_says_so(tmp_path, fake_api, tap_config):
     run = run_tap(tmp_path, {**tap_config, "api_url": fake_api.root + "/operationaldata/v2"})
     assert run.returncode != 0
-    assert (
-        "expected JSON from " + fake_api.root + "/operationaldata/v2/gasquality/latestdata"
-        in run.log
-    )
+    # the first request of a run with the default set is the catalogue's
+    assert "expected JSON from " + fake_api.root + "/operationaldata/v2/publications/" in run.log
 
 
 def test_an_empty_body_yields_no_records(tmp_path, fake_api, tap_config):
