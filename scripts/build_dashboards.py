@@ -10,10 +10,15 @@ panel; ``--check`` (what the tests run) exits 1 and names the files that differ.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import typing as t
 from pathlib import Path
+
+from tap_nationalgas.feed import FLOW_GROUPS
+from tap_nationalgas.sets import SETS, Item
+from tap_nationalgas.values import key
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "grafana" / "dashboards"
@@ -24,14 +29,6 @@ WIDTH = 24
 GSMR_WOBBE_MIN = 47.20
 GSMR_WOBBE_MAX = 51.41
 """The Wobbe index band of the Gas Safety (Management) Regulations, MJ/m³."""
-
-LDZ_CALORIFIC_VALUES = {
-    f"PUBOB{4507 + i}": f"LDZ {ldz}"
-    for i, ldz in enumerate(
-        ("EA", "EM", "NO", "NE", "NT", "NW", "SC", "SO", "SE", "SW", "WM", "WN", "WS")
-    )
-}
-"""The tap's default calorific value items, by local distribution zone."""
 
 MINUTE = 60
 HOUR = 60 * MINUTE
@@ -138,6 +135,12 @@ def per_site(field: str) -> str:
         f'SELECT mean("{field}") FROM "gas_quality" WHERE "site_id" =~ /^$site$/ AND $timeFilter '
         'GROUP BY time($__interval), "site_id" fill(none)'
     )
+
+
+def flow_site_names(group_id: str) -> list[dict[str, t.Any]]:
+    """Overrides that show each site of a flow group (keyed on its name's slug) by its name."""
+    sites = next(sites for group, sites in FLOW_GROUPS if key(group) == group_id)
+    return [override(key(site), displayName=site) for site in sites]
 
 
 def flow_group(group_id: str, by: str = "site_id") -> str:
@@ -248,12 +251,14 @@ def flows() -> dict[str, t.Any]:
             [query(flow_group("supply_from_terminals"), alias="$tag_site_id")],
             stacked=True,
             unit=mcmd,
+            overrides=flow_site_names("supply_from_terminals"),
             description="Instantaneous supply of each terminal, stacked, mcm/d.",
         ),
         lines(
             "Demand by category",
             [query(flow_group("demand_by_category"), alias="$tag_site_id")],
             unit=mcmd,
+            overrides=flow_site_names("demand_by_category"),
             description="Instantaneous demand of each category, mcm/d.",
         ),
         lines(
@@ -288,61 +293,93 @@ def flows() -> dict[str, t.Any]:
     )
 
 
-def demand_and_prices() -> dict[str, t.Any]:
-    """NTS demand, SAP, opening linepack and the LDZ calorific values, by gas day."""
-    ldz = "|".join(LDZ_CALORIFIC_VALUES)
+UNITS = {"kWh": "kwatth", "percent": "percent"}
+"""Grafana's own unit for a data item's unit, where it has one (it scales kWh to GWh);
+any other unit is shown as a suffix."""
+
+
+def grafana_unit(unit: str) -> str:
+    """The Grafana unit of a data item's unit."""
+    return UNITS.get(unit) or f"suffix: {unit}"
+
+
+def named_items(items: t.Iterable[Item]) -> list[dict[str, t.Any]]:
+    """Overrides that show each data item's series (keyed on its id) under its name."""
+    return [override(i.publication_id, displayName=i.name) for i in items]
+
+
+def item_ids(items: t.Iterable[Item]) -> str:
+    """An InfluxQL condition on the ids of data items."""
+    return f'"publication_id" =~ /^({"|".join(i.publication_id for i in items)})$/'
+
+
+def by_unit(items: t.Iterable[Item]) -> dict[str, list[Item]]:
+    """Data items grouped by unit, in the order of the set."""
+    groups: dict[str, list[Item]] = {}
+    for item in items:
+        groups.setdefault(item.unit, []).append(item)
+    return groups
+
+
+def ready_set(name: str) -> dict[str, t.Any]:
+    """The dashboard of a ready set: a panel per unit, then the newest value of each item."""
+    chosen = SETS[name]
+    groups = by_unit(chosen.items)
     panels = [
         lines(
-            "NTS demand, actual",
-            [query(daily("\"publication_id\" = 'PUBOB637'"), alias="Demand actual, NTS, D+1")],
-            bars=True,
-            unit="suffix: mcm",
+            ", ".join(i.name for i in items) if len(items) == 1 else f"{chosen.title}, {unit}",
+            [query(daily(item_ids(items), "publication_id"), alias="$tag_publication_id")],
+            unit=grafana_unit(unit),
+            custom={"showPoints": "always"},
+            overrides=named_items(items),
+            width=24 if len(groups) == 1 else 12,
             description=(
-                "Demand Actual, NTS, D+1 (PUBOB637) for each gas day, mcm. A revised value "
-                "replaces the first one: the latest is shown."
+                f"{', '.join(i.name for i in items)}: the latest value published for each gas "
+                f"day, {unit}. A revised value replaces the first one."
             ),
             interval="1d",
-        ),
-        lines(
-            "System average price",
-            [query(daily("\"publication_id\" = 'PUBOB603'"), alias="SAP, actual day")],
-            unit="suffix: p/kWh",
-            decimals=4,
-            custom={"showPoints": "always"},
-            description="SAP, Actual Day (PUBOB603) for each gas day, p/kWh.",
-            interval="1d",
-        ),
-        lines(
-            "LDZ calorific values",
+        )
+        for unit, items in groups.items()
+    ]
+    panels.append(
+        panel(
+            "table",
+            "Newest value of each data item",
             [
                 query(
-                    daily(f'"publication_id" =~ /^({ldz})$/', "publication_id"),
-                    alias="$tag_publication_id",
+                    'SELECT last("value") AS "value", "publication_name", "quality_indicator", '
+                    f'"generated_time" FROM "gas_publication" WHERE {item_ids(chosen.items)} '
+                    'AND $timeFilter GROUP BY "publication_id"',
+                    table=True,
                 )
             ],
-            unit="suffix: MJ/m³",
-            decimals=2,
-            custom={"showPoints": "always"},
-            overrides=[override(pid, displayName=n) for pid, n in LDZ_CALORIFIC_VALUES.items()],
-            description="Calorific value of each local distribution zone for each gas day, MJ/m³.",
-            interval="1d",
-        ),
-        lines(
-            "Opening linepack",
-            [query(daily("\"publication_id\" = 'PUBOB693'"), alias="Opening linepack, actual")],
-            bars=True,
-            unit="suffix: mcm",
-            description="Opening linepack, actual (PUBOB693) for each gas day, mcm.",
-            interval="1d",
-        ),
-    ]
+            width=24,
+            description=(
+                "The newest gas day of each data item of the set: its value, its name as the "
+                "API gives it now, its quality indicator and when it was published."
+            ),
+            overrides=[
+                override("Time", displayName="Gas day"),
+                override("publication_name", displayName="Data item"),
+                override("publication_id", mappings=[names_mapping(chosen.items)]),
+            ],
+        )
+    )
     return dashboard(
-        "gb-gas-demand-prices",
-        "Demand and prices",
-        "Daily data items by gas day; revised values are shown as stored (the latest).",
+        f"gb-gas-set-{name.replace('_', '-')}",
+        chosen.title,
+        f"Ready set {name}: {chosen.description} One value per gas day, as stored.",
         panels,
         time_from="now-30d",
     )
+
+
+def names_mapping(items: t.Iterable[Item]) -> dict[str, t.Any]:
+    """A value mapping from each data item's id to its name."""
+    return {
+        "type": "value",
+        "options": {i.publication_id: {"text": i.name, "index": n} for n, i in enumerate(items)},
+    }
 
 
 def pipeline_health() -> dict[str, t.Any]:
@@ -495,11 +532,11 @@ def dashboard(  # noqa: PLR0913
     }
 
 
-BUILDERS = {
+BUILDERS: dict[str, t.Callable[[], dict[str, t.Any]]] = {
     "gas-quality.json": gas_quality,
     "flows.json": flows,
-    "demand-prices.json": demand_and_prices,
     "pipeline-health.json": pipeline_health,
+    **{f"set-{name.replace('_', '-')}.json": functools.partial(ready_set, name) for name in SETS},
 }
 
 
@@ -522,6 +559,11 @@ def main() -> int:
         if not check:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        if path.name not in BUILDERS:
+            stale.append(path.name)
+            if not check:
+                path.unlink()
     if check and stale:
         print(f"differ from scripts/build_dashboards.py: {', '.join(stale)}")
         return 1

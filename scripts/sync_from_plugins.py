@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ("<!-- settings:start -->", "<!-- settings:end -->")
 STREAMS = ("<!-- streams:start -->", "<!-- streams:end -->")
 RUNNER = ("<!-- runner:start -->", "<!-- runner:end -->")
+SETS = ("<!-- sets:start -->", "<!-- sets:end -->")
+MEASUREMENTS = ("<!-- measurements:start -->", "<!-- measurements:end -->")
 PRODUCTION = ("<!-- production:start -->", "<!-- production:end -->")
 COMPOSE_LISTS = ("pipeline-variables", "stack-variables")
 # Meltano 4.4's `decimal` kind fails on a value from an environment variable, so settings that
@@ -119,6 +121,59 @@ def streams_table() -> str:
             f"{names(stream.schema['properties'])} |"
         )
     return "\n".join(rows)
+
+
+def sets_table() -> str:
+    """The tap's ready sets: their data items, units and where their names come from."""
+    from tap_nationalgas.sets import DEFAULT_SETS  # noqa: PLC0415
+    from tap_nationalgas.sets import SETS as READY_SETS  # noqa: PLC0415
+
+    rows = ["| set | catalogue name | id | unit | name from |", "|---|---|---|---|---|"]
+    for name, ready in READY_SETS.items():
+        default = " (default)" if name in DEFAULT_SETS else ""
+        for n, item in enumerate(ready.items):
+            first = f"`{name}`{default}: {ready.description}" if n == 0 else ""
+            rows.append(
+                f"| {first} | {item.name} | `{item.publication_id}` | {item.unit} | {item.source} |"
+            )
+    return "\n".join(rows)
+
+
+def measurements_table() -> str:
+    """What each stream becomes in InfluxDB, from ``meltano.yml``'s mappings and the schemas."""
+    from tap_nationalgas.streams import STREAMS as TAP_STREAMS  # noqa: PLC0415
+
+    target = next(
+        p
+        for p in YAML().load(ROOT / "meltano.yml")["plugins"]["loaders"]
+        if p["name"] == "target-influxdb"
+    )
+    mappings = target["config"]["mappings"]
+    rows: dict[str, list[str]] = {}  # a row per mapping; streams of the same mapping share it
+
+    def described(name: str, properties: dict[str, t.Any]) -> str:
+        text = properties[name].get("description")
+        return f"`{name}`" + (f" ({text})" if text else "")
+
+    for stream in t.cast("tuple[t.Any, ...]", TAP_STREAMS):
+        mapping = mappings.get(stream.name)
+        if mapping is None:
+            continue
+        skip = {*mapping["tags"], mapping["timestamp"], *mapping.get("exclude", ())}
+        properties = stream.schema["properties"]
+        cells = [
+            f"`{mapping['measurement']}`",
+            ", ".join(described(tag, properties) for tag in mapping["tags"]),
+            ", ".join(described(n, properties) for n in properties if n not in skip),
+            described(mapping["timestamp"], properties),
+        ]
+        key = json.dumps(cells)
+        rows.setdefault(key, []).append(f"`{stream.name}`")
+    lines = ["| measurement | from stream | tags | fields | time |", "|---|---|---|---|---|"]
+    for key, streams in rows.items():
+        measurement, tags, fields, time = json.loads(key)
+        lines.append(f"| {measurement} | {', '.join(streams)} | {tags} | {fields} | {time} |")
+    return "\n".join(lines)
 
 
 def runner_table() -> str:
@@ -278,9 +333,11 @@ def main(argv: list[str] | None = None) -> int:
         wanted[readme] = with_table(readme.read_text(), readme_table(plugin))
     tap_readme = ROOT / PLUGINS[0].folder / "README.md"
     wanted[tap_readme] = with_table(wanted[tap_readme], streams_table(), STREAMS)
+    wanted[tap_readme] = with_table(wanted[tap_readme], sets_table(), SETS)
     readme = ROOT / "README.md"
     wanted[readme] = with_table(readme.read_text(), runner_table(), RUNNER)
     wanted[readme] = with_table(wanted[readme], production_table(), PRODUCTION)
+    wanted[readme] = with_table(wanted[readme], measurements_table(), MEASUREMENTS)
     compose = ROOT / "docker-compose.yml"
     wanted[compose] = synced_compose(compose.read_text(), (ROOT / "Dockerfile").read_text())
     wanted[ROOT / "deploy" / "variables.json"] = variables_json()

@@ -10,8 +10,9 @@ import datetime as dt
 import typing as t
 
 from tap_nationalgas import values
+from tap_nationalgas.feed import FLOW_GROUPS
 from testkit.fake_nationalgas import FakeState
-from testkit.nationalgas_data import FLOW_GROUPS, GAS_QUALITY_SITES, PUBLICATIONS, NationalGasData
+from testkit.nationalgas_data import GAS_QUALITY_SITES, PUBLICATIONS, NationalGasData
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable

@@ -40,8 +40,8 @@ import urllib.request
 from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tap_nationalgas.feed import FLOW_GROUPS
 from testkit.nationalgas_data import (
-    FLOW_GROUPS,
     GAS_QUALITY_SITES,
     PUBLICATIONS,
     NationalGasData,

@@ -13,6 +13,8 @@ import zlib
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from tap_nationalgas.sets import SETS
+
 LONDON = ZoneInfo("Europe/London")
 UTC = dt.UTC
 
@@ -31,67 +33,6 @@ GAS_QUALITY_SITES: tuple[tuple[int, str, str], ...] = (
     (10, "HORNSEA", "NORTH EAST"),
     (11, "ALDBROUGH", "NORTH EAST"),
     (12, "HATFIELD MOOR", "EAST MIDLANDS"),
-)
-
-# Instantaneous flow groups and site names as the live feed publishes them.
-FLOW_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "Supply from entry points",
-        (
-            "ALDBROUGH",
-            "BACTON BBL",
-            "BACTON IC",
-            "BACTON PERENCO",
-            "BACTON SEAL",
-            "BACTON SHELL",
-            "EASINGTON DIMLINGTON",
-            "EASINGTON LANGELED",
-            "EASINGTON ROUGH ST",
-            "GRAIN NTS 1",
-            "GRAIN NTS 2",
-            "HILLTOP",
-            "HOLE HOUSE FARM",
-            "HOLFORD",
-            "HORNSEA",
-            "MILFORD HAVEN - DRAGON",
-            "MILFORD HAVEN - SOUTH HOOK",
-            "ST FERGUS MOBIL",
-            "ST FERGUS NSMP",
-            "ST FERGUS SHELL",
-            "STUBLACH",
-            "TEESSIDE CATS",
-            "TEESSIDE NSMP",
-            "THEDDLETHORPE",
-        ),
-    ),
-    (
-        "Supply from terminals",
-        (
-            "BACTON IPs Terminal",
-            "BACTON UKCS Terminal",
-            "BARROW TERMINAL",
-            "EASINGTON TERMINAL",
-            "ISLE OF GRAIN TERMINAL",
-            "MILFORD HAVEN TERMINAL",
-            "ST FERGUS TERMINAL",
-            "TEESSIDE TERMINAL",
-            "THEDDLETHORPE TERMINAL",
-        ),
-    ),
-    ("Total supply", ("TOTAL SUPPLY",)),
-    (
-        "Demand by category",
-        (
-            "Industrial Demand Flow",
-            "Interconnector Export Demand Flow",
-            "LDZ Offtake Flow",
-            "Power Station Demand Flow",
-            "Storage Demand Flow",
-        ),
-    ),
-    ("Demand from interconnectors", ("Bacton BBL Export", "Bacton INT Export", "Moffat Export")),
-    ("Total demand", ("NTS Demand Flow",)),
-    ("Actual linepack", ("NTS Actual Linepack",)),
 )
 
 
@@ -143,6 +84,44 @@ PUBLICATIONS: dict[str, Publication] = {
             for i, ldz in enumerate(_LDZ)
         ),
     )
+}
+# The other items of the ready sets, under their names there: (category, sub-category, typical
+# level, daily swing, decimals) by id.
+_SET_ITEMS: dict[str, tuple[str, str, float, float, int]] = {
+    "PUBOB47": ("Prices", "System Average Price", 2.9, 0.7, 4),
+    "PUBOB48": ("Prices", "System Marginal Price", 3.2, 0.8, 4),
+    "PUBOB49": ("Prices", "System Marginal Price", 2.6, 0.6, 4),
+    "PUBOBJ1030": ("Demand", "Actuals", 2.4e9, 0.7e9, 0),
+    "PUBOBJ1025": ("Demand", "NTS Energy Offtaken", 1.5e9, 0.6e9, 0),
+    "PUBOBJ1023": ("Demand", "NTS Energy Offtaken", 4.5e8, 1.5e8, 0),
+    "PUBOBJ1026": ("Demand", "NTS Energy Offtaken", 2.9e7, 4e6, 0),
+    "PUBOBJ1024": ("Demand", "NTS Energy Offtaken", 2.2e8, 1.2e8, 0),
+    "PUBOBJ1028": ("Demand", "NTS Energy Offtaken", 9e7, 6e7, 0),
+    "PUBOB694": ("Linepack", "Actuals", 344, 6, 3),
+    "PUBOB30": ("Linepack", "Predicted", 343, 7, 3),
+    "PUBOB31": ("Linepack", "Predicted", 343, 7, 3),
+    "PUBOBJ330": ("Storage", "Aggregated", 8.3e9, 4e8, 0),
+    "PUBOBJ331": ("Storage", "Aggregated", 1.1e8, 8e7, 0),
+    "PUBOBJ332": ("Storage", "Aggregated", 1.6e8, 9e7, 0),
+    "PUBOBJ333": ("Storage", "Aggregated", 1.2e10, 2e8, 0),
+    "PUBOB4423": ("Storage", "Actuals", 1.1e8, 8e7, 0),
+    "PUBOB4424": ("Storage", "Actuals", 1.6e8, 9e7, 0),
+    "PUBOBJ336": ("LNG", "Aggregated", 2.5e9, 3e8, 0),
+    "PUBOBJ339": ("LNG", "Aggregated", 6.1e9, 2e8, 0),
+    "PUBOBJ1621": ("LNG", "Flows", 38, 15, 3),
+    "PUBOBJ518": ("LNG", "Allocations", 4.1e8, 1.6e8, 0),
+    **{
+        item.publication_id: ("Weather", "Composite Weather Variable", 8, 4, 2)
+        for item in SETS["weather"].items
+    },
+}
+PUBLICATIONS |= {
+    item.publication_id: Publication(
+        item.publication_id, item.name, *_SET_ITEMS[item.publication_id], None
+    )
+    for ready in SETS.values()
+    for item in ready.items
+    if item.publication_id not in PUBLICATIONS
 }
 
 

@@ -9,6 +9,7 @@ import sys
 import typing as t
 from pathlib import Path
 
+from tap_nationalgas.feed import FLOW_GROUPS
 from testkit import expected
 from testkit.fixtures import (
     FAKE_NOW,
@@ -16,7 +17,7 @@ from testkit.fixtures import (
     meltano,
     published,
 )
-from testkit.nationalgas_data import FLOW_GROUPS, GAS_QUALITY_SITES
+from testkit.nationalgas_data import GAS_QUALITY_SITES
 from testkit.processes import REPO_ROOT
 
 if t.TYPE_CHECKING:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from data_imports import preflight
+from tap_nationalgas.sets import SETS
 from testkit.fake_grafana import FakeGrafana, time_filter
 from testkit.fixtures import FAKE_NOW, FAKE_START_DATE, meltano, meltano_env
 from testkit.processes import REPO_ROOT, run_script
@@ -95,8 +96,8 @@ def test_dashboards_are_what_their_source_generates():
     assert {path.name for path in DASHBOARD_FILES} == {
         "gas-quality.json",
         "flows.json",
-        "demand-prices.json",
         "pipeline-health.json",
+        *(f"set-{name.replace('_', '-')}.json" for name in SETS),
     }
 
 
@@ -274,7 +275,8 @@ def filled(
     bucket = f"grafana_{dt.datetime.now(dt.UTC):%H%M%S%f}"
     influxdb.create_bucket(bucket)
     env = meltano_env(tmp_path_factory.mktemp("grafana"), nationalgas_api, influxdb, bucket)
-    del env["TAP_NATIONALGAS_PUBLICATION_IDS"]  # the default items: demand, SAP, LDZ CVs
+    del env["TAP_NATIONALGAS_PUBLICATION_IDS"]
+    env["TAP_NATIONALGAS_PUBLICATION_SETS"] = ",".join(SETS)  # every ready set, by name
     started = dt.datetime.now(dt.UTC)
     empty = stored(influxdb, bucket)
     run_jobs(env, *JOBS)
@@ -391,6 +393,8 @@ def display_names(target: dict[str, t.Any], series: list[dict[str, t.Any]]) -> s
     names = set()
     for s in series:
         names |= set(s["columns"])
+        if target["resultFormat"] == "table":  # a table has a column per tag grouped by
+            names |= set(s.get("tags") or {})
         alias = target.get("alias") or ""
         for key, value in (s.get("tags") or {}).items():
             alias = alias.replace(f"$tag_{key}", value)
@@ -419,6 +423,55 @@ def test_every_panel_query_runs_and_returns_series(
         if name == "Time":
             continue
         assert name in shown, f"{panel['title']}: override for {name!r}, series {sorted(shown)}"
+
+
+def legend(target: dict[str, t.Any], panel: dict[str, t.Any], tags: dict[str, str]) -> str:
+    """The name Grafana shows for a series: its alias with tags filled in, or an override's."""
+    name = target.get("alias") or ""
+    for key, value in tags.items():
+        name = name.replace(f"$tag_{key}", value)
+    for item in panel["fieldConfig"]["overrides"]:
+        if item["matcher"]["options"] == name:
+            name = next((p["value"] for p in item["properties"] if p["id"] == "displayName"), name)
+    return name
+
+
+ID_LIKE = re.compile(r"^(PUBOBJ?\d+|[a-z0-9]+(_[a-z0-9]+)+)$")
+"""A data item's id, or the key of a flow site (its name in lower case joined by ``_``)."""
+
+
+@pytest.mark.parametrize(
+    ("dashboard", "panel", "target"),
+    [q for q in panel_queries() if q[0] != "pipeline-health.json"],
+    ids=[
+        f"{n}:{p['title']}:{q['refId']}"
+        for n, p, q in panel_queries()
+        if n != "pipeline-health.json"
+    ],
+)
+def test_legends_and_tables_name_data_items_and_flow_sites(
+    filled: Filled, dashboard: str, panel: dict[str, t.Any], target: dict[str, t.Any]
+):
+    query = substitute(target["query"], panel, window_of(filled), all_sites(filled))
+    series = filled.engine.query(filled.bucket, query)
+    if target["resultFormat"] == "table":
+        mapped = {
+            option
+            for item in panel["fieldConfig"]["overrides"]
+            for prop in item["properties"]
+            if prop["id"] == "mappings"
+            for mapping in prop["value"]
+            for option in mapping["options"]
+        }
+        for s in series:
+            if "publication_id" in s.get("tags", {}):
+                assert s["tags"]["publication_id"] in mapped, (panel["title"], s["tags"])
+                names = [row[s["columns"].index("publication_name")] for row in s["values"]]
+                assert all(names), (panel["title"], s["tags"])
+        return
+    shown = {legend(target, panel, s.get("tags") or {}) for s in series}
+    assert shown
+    assert not [name for name in shown if ID_LIKE.match(name)], (panel["title"], sorted(shown))
 
 
 def test_lag_panel_is_now_minus_the_newest_point(filled: Filled):

@@ -354,13 +354,23 @@ class InstantaneousFlowsStream(NationalGasStream):
     replication_key = "applicable_at"
     is_sorted = False
     schema = th.PropertiesList(
-        th.Property("group_id", th.StringType, required=True, description="The group, normalised"),
         th.Property(
-            "site_id", th.StringType, required=True, description="The site name, normalised"
+            "group_id",
+            th.StringType,
+            required=True,
+            description="The group in lower case, words joined by _, e.g. supply_from_terminals",
         ),
-        th.Property("group", th.StringType, description="The block's description"),
+        th.Property(
+            "site_id",
+            th.StringType,
+            required=True,
+            description="The site name in the same form, e.g. bacton_bbl",
+        ),
+        th.Property("group", th.StringType, description="e.g. Supply from terminals"),
         th.Property("site_name", th.StringType),
-        th.Property("applicable_at", th.DateTimeType, required=True, description="UTC"),
+        th.Property(
+            "applicable_at", th.DateTimeType, required=True, description="UTC, every 2 minutes"
+        ),
         th.Property("flow_rate", th.NumberType, description="mcm/d; linepack in mcm"),
         th.Property("quality_indicator", th.StringType),
         th.Property("schedule_time", th.DateTimeType),
@@ -495,12 +505,21 @@ class PublicationsStream(DateWindowStream):
     primary_keys = ("publication_id", "applicable_at")
     replication_key = "generated_time"
     schema = th.PropertiesList(
-        th.Property("publication_id", th.StringType, required=True),
-        th.Property("publication_name", th.StringType),
-        th.Property("applicable_at", th.DateTimeType, required=True, description="UTC"),
+        th.Property("publication_id", th.StringType, required=True, description="e.g. PUBOB637"),
+        th.Property("publication_name", th.StringType, description="The catalogue name"),
+        th.Property(
+            "applicable_at",
+            th.DateTimeType,
+            required=True,
+            description="UTC; a daily item's gas day at 00:00 UTC",
+        ),
         th.Property("applicable_for", th.DateType, description="The gas day"),
-        th.Property("value", th.NumberType),
-        th.Property("quality_indicator", th.StringType, description="L, A, C, E, S or null"),
+        th.Property("value", th.NumberType, description="In the unit of the data item"),
+        th.Property(
+            "quality_indicator",
+            th.StringType,
+            description="L late, A amended, C corrected, E expired, S substituted, or null",
+        ),
         th.Property("generated_time", th.DateTimeType, required=True, description="UTC"),
     ).to_dict()
 

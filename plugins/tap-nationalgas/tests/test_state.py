@@ -12,9 +12,10 @@ import typing as t
 import pytest
 
 from tap_nationalgas import report, tap, values
+from tap_nationalgas.feed import FLOW_GROUPS
 from tap_nationalgas.tap import TapNationalGas
 from testkit.fixtures import FAKE_NOW
-from testkit.nationalgas_data import FLOW_GROUPS, GAS_QUALITY_SITES, NationalGasData
+from testkit.nationalgas_data import GAS_QUALITY_SITES, NationalGasData
 from testkit.singer import TapRun, run_tap
 
 if t.TYPE_CHECKING:

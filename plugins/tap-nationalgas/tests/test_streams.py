@@ -10,9 +10,10 @@ import pytest
 import requests
 
 from tap_nationalgas import client, values
+from tap_nationalgas.feed import FLOW_GROUPS
 from testkit.fake_nationalgas import FakeState
 from testkit.fixtures import FAKE_NOW, FAKE_START_DATE
-from testkit.nationalgas_data import FLOW_GROUPS, GAS_QUALITY_SITES, NationalGasData
+from testkit.nationalgas_data import GAS_QUALITY_SITES, NationalGasData
 from testkit.singer import run_tap
 
 if t.TYPE_CHECKING:
