@@ -31,6 +31,7 @@ RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app app \
     && mkdir -p /project \
     && install -d -o 10001 -g 10001 /data /backups /stack/grafana-alerting /stack/influxdb-init \
+    && install -d -o 472 -g 0 /stack/grafana-dashboards \
     && python -m venv /opt/venv
 
 # Meltano and every pinned dependency first: this layer changes only with requirements.txt.

@@ -5,6 +5,7 @@
 #   check [ARGS]  test_setup.py: the installation, the variables and the connections
 #   preflight     the compose stack's start-up check (data_imports/preflight.py)
 #   backup-daily  the compose stack's daily backup into /backups (data_imports/backup.py)
+#   dashboards [ARGS]  Grafana's dashboards, named as InfluxDB holds them (data_imports/dashboards.py)
 #   anything else is executed as given, e.g. `meltano state list`
 # A token can come from a file: INFLUXDB_TOKEN_FILE (or INFLUXDB_BACKUP_TOKEN_FILE) names a file
 # that holds it, e.g. one the compose stack's InfluxDB wrote on a volume.
@@ -74,6 +75,10 @@ case "${1:-schedule}" in
   preflight)
     shift
     exec python -m data_imports.preflight "$@"
+    ;;
+  dashboards)
+    shift
+    exec python -m data_imports.dashboards --names-from-influxdb "$@"
     ;;
   backup-daily)
     prepare_folders

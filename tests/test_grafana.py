@@ -276,7 +276,7 @@ def filled(
     influxdb.create_bucket(bucket)
     env = meltano_env(tmp_path_factory.mktemp("grafana"), nationalgas_api, influxdb, bucket)
     del env["TAP_NATIONALGAS_PUBLICATION_IDS"]
-    env["TAP_NATIONALGAS_PUBLICATION_SETS"] = ",".join(SETS)  # every ready set, by name
+    env["TAP_NATIONALGAS_PUBLICATION_SETS"] = json.dumps(list(SETS))  # every ready set
     started = dt.datetime.now(dt.UTC)
     empty = stored(influxdb, bucket)
     run_jobs(env, *JOBS)

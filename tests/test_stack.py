@@ -28,8 +28,11 @@ from testkit import fake_influx_cli
 from testkit.processes import REPO_ROOT
 
 COMPOSE = Path(sys.executable).parent / "docker-compose"
-SERVICES = {"preflight", "influxdb", "pipeline", "backup", "grafana"}
+SERVICES = {"preflight", "influxdb", "pipeline", "backup", "dashboards", "grafana"}
 TOKEN_VOLUMES = {"pipeline-token": "pipeline", "grafana-token": "grafana", "backup-token": "backup"}
+TOKEN_USERS = {"grafana-token": {"dashboards"}}
+"""Other services that read a token volume: the dashboards service reads with Grafana's token,
+as Grafana's user."""
 IMAGE_PATHS = {
     "DATA_IMPORTS_LOG_DIR",
     "DATA_IMPORTS_LOCK_DIR",
@@ -160,9 +163,12 @@ def test_each_token_volume_is_shared_by_influxdb_and_its_consumer_only_read_only
     services = compose_config(tmp_path, example_env())["services"]
     for volume, consumer in TOKEN_VOLUMES.items():
         users = {name for name, s in services.items() if volume in mounts(s)}
-        assert users == {"influxdb", consumer}, volume
-        assert mounts(services[consumer])[volume].get("read_only") is True
+        others = TOKEN_USERS.get(volume, set())
+        assert users == {"influxdb", consumer, *others}, volume
+        for user in (consumer, *others):
+            assert mounts(services[user])[volume].get("read_only") is True, (volume, user)
         assert mounts(services["influxdb"])[volume]["target"] == f"/tokens/{consumer}"
+    assert services["dashboards"]["user"] == "472:0", "Grafana's user, the token file's owner"
     grafana_source = (REPO_ROOT / "grafana/provisioning/datasources/influxdb.yaml").read_text()
     assert "Token $__file{/run/influxdb/token}" in grafana_source
     assert mounts(services["grafana"])["grafana-token"]["target"] == "/run/influxdb"
@@ -189,9 +195,9 @@ def test_every_service_has_bounded_logs_and_drops_its_privileges(tmp_path: Path)
         }
         if name != "influxdb":
             assert not service.get("cap_add"), name
-    for name in ("preflight", "pipeline", "backup"):
+    for name in ("preflight", "pipeline", "backup", "dashboards"):
         assert services[name]["read_only"] is True, name
-    for name in ("influxdb", "pipeline", "backup", "grafana"):
+    for name in ("influxdb", "pipeline", "backup", "dashboards", "grafana"):
         assert services[name]["depends_on"]["preflight"]["condition"] == (
             "service_completed_successfully"
         )
