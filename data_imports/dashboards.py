@@ -26,6 +26,9 @@ import typing as t
 from pathlib import Path
 
 from data_imports.names import Names, NamesError, read_names
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
 from tap_nationalgas.feed import FLOW_GROUPS
 from tap_nationalgas.sets import SETS, Item
 from tap_nationalgas.values import key
@@ -596,10 +599,11 @@ def build(names: Names | None = None) -> dict[str, str]:
     return {name: json.dumps(make(chosen), indent=2) + "\n" for name, make in BUILDERS.items()}
 
 
-def write(folder: Path, names: Names | None = None) -> list[str]:
+def write(folder: Path, names: Names | None = None, *, replace: bool = True) -> list[str]:
     """Write the dashboards that differ into ``folder`` and remove any other.
 
-    Each file is readable by all: Grafana reads them as its own user.
+    Each file is readable by all: Grafana reads them as its own user. ``replace=False`` writes
+    only the files missing.
 
     Returns:
         The names of the files changed.
@@ -608,7 +612,7 @@ def write(folder: Path, names: Names | None = None) -> list[str]:
     changed = []
     for name, text in build(names).items():
         path = folder / name
-        if path.exists() and path.read_text() == text:
+        if path.exists() and (not replace or path.read_text() == text):
             continue
         partial = path.with_suffix(".json.new")
         partial.write_text(text)
@@ -629,18 +633,21 @@ def stale(folder: Path) -> list[str]:
     return sorted(name for name in {*wanted, *found} if found.get(name) != wanted.get(name))
 
 
-def keep_named(folder: Path, every: float) -> None:
+def keep_named(folder: Path, every: float, env: Mapping[str, str]) -> None:
     """Write the dashboards with the names InfluxDB holds, then again every ``every`` seconds.
 
-    A failure to read the names is one WARNING line; the dashboards keep the names they had.
+    A failure to read the names is one WARNING line; the dashboards keep the names they had
+    (where there are none yet, they are written without names).
     """
     names: Names | None = None
     while True:
         try:
-            names = read_names(os.environ)
+            names = read_names(env)
+            fresh = True
         except NamesError as exc:
             LOGGER.warning("dashboards: names not read, kept as they were: %s", exc)
-        changed = write(folder, names)
+            fresh = names is not None
+        changed = write(folder, names, replace=fresh)
         if changed:
             LOGGER.info("dashboards: wrote %s", ", ".join(changed))
         if every <= 0:
@@ -670,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if differ else 0
     if args.names_from_influxdb:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-        keep_named(args.out, args.every)
+        keep_named(args.out, args.every, os.environ)
         return 0
     write(args.out)
     return 0
