@@ -367,6 +367,25 @@ def test_an_unknown_publication_id_is_named(project_env, fake_api):
 
 
 @row(
+    '`` tap-nationalgas `publication_names`: "NAME" is not in the National Gas catalogue; the '
+    'closest it holds: "...", "...", "..."; check the setting `publication_names` `` '
+    "(and the same for `publication_categories`, listing the categories, and `publication_sets`, "
+    "listing the sets)",
+    "correct the name in `TAP_NATIONALGAS_PUBLICATION_NAMES` (a JSON list: names hold commas); "
+    "the stream `publication_catalogue` lists every name",
+)
+def test_an_unknown_data_item_name_is_named_with_the_closest(project_env, fake_api):
+    done = run_etl(project_env, TAP_NATIONALGAS_PUBLICATION_NAMES='["SAP, Actual Dya"]')
+    line = failed(done)
+    assert line.startswith(
+        'tap-nationalgas `publication_names`: "SAP, Actual Dya" is not in the National Gas '
+        'catalogue; the closest it holds: "SAP, Actual Day", '
+    )
+    assert line.endswith("; check the setting `publication_names`")
+    assert fake_api.stats()["requests"].get("/publications/gasday", 0) == 0
+
+
+@row(
     "`` INFLUXDB_URL='localhost:8086': target-influxdb `url` takes a URL with its scheme, e.g. "
     "http://localhost:8086 ``",
     "write the scheme: `http://localhost:8086`",

@@ -260,11 +260,15 @@ class NationalGasStream(RESTStream[Page]):
     def prepare(self) -> None:
         """Check, before the run's first request, what must hold for this stream to read."""
 
-    @override
-    def get_records(self, context: Context | None) -> Iterable[dict]:
-        for stream in self.owner.streams.values():  # every selected stream, before any data
+    def prepare_run(self) -> None:
+        """Prepare every selected stream of the run (:meth:`prepare`), before any data is read."""
+        for stream in self.owner.streams.values():
             if isinstance(stream, NationalGasStream) and stream.selected:
                 stream.prepare()
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict]:
+        self.prepare_run()
         self._unknown_keys: set[str] = set()
         pages = self.pages()
         if not pages:

@@ -540,6 +540,12 @@ class PublicationsStream(DateWindowStream):
             return
         choice = catalogue.Choice.from_config(self.config)
         entries = self.catalogue_entries() if choice.needs_catalogue else []
+        if choice.needs_catalogue and not entries:
+            raise ResponseError(
+                f"{self.url_base}{CATALOGUE_PATH} answered with no data items: those chosen by "
+                "name, category or set cannot be found; run again later, or choose them by id "
+                "(`publication_ids`)"
+            )
         selection = catalogue.resolve(choice, entries)
         for set_name, names in selection.missing.items():
             self.logger.warning(
@@ -549,7 +555,7 @@ class PublicationsStream(DateWindowStream):
                 set_name,
                 "; ".join(catalogue.quoted(n) for n in names),
             )
-        report.logger.info("%s: %d data items chosen", self.name, len(selection.ids))
+        self.logger.info("%s: %d data items chosen", self.name, len(selection.ids))
         self._ids = selection.ids
 
     def catalogue_entries(self) -> list[catalogue.Entry]:
@@ -557,14 +563,9 @@ class PublicationsStream(DateWindowStream):
         if self._catalogue is None:
             payload = self.get_json(CATALOGUE_PATH)
             try:
-                self._catalogue = catalogue.entries(payload)
+                self._catalogue = catalogue.entries(payload) if payload is not None else []
             except values.BadValueError as exc:
                 raise ResponseError(f"{self.url_base}{CATALOGUE_PATH}: {exc}") from exc
-        return self._catalogue
-
-    @property
-    def read_catalogue(self) -> list[catalogue.Entry] | None:
-        """The catalogue's entries when this run has read them, else None."""
         return self._catalogue
 
     @property
@@ -688,18 +689,10 @@ class PublicationCatalogueStream(NationalGasStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict]:
-        publications = self.owner.streams.get(PublicationsStream.name)
-        cached = None
-        if isinstance(publications, PublicationsStream):
-            cached = publications.read_catalogue  # the catalogue is read once per run
-        if cached is None:
-            yield from super().get_records(context)
-            return
-        yield from (entry.record() for entry in cached)
-
-    @override
-    def records_from(self, payload: object) -> Iterable[dict]:
-        yield from (entry.record() for entry in catalogue.entries(payload))
+        """The catalogue's entries, read once per run by whichever stream needs them first."""
+        self.prepare_run()
+        publications = t.cast("PublicationsStream", self.owner.streams[PublicationsStream.name])
+        yield from (entry.record() for entry in publications.catalogue_entries())
 
 
 STREAMS: tuple[type[NationalGasStream], ...] = (

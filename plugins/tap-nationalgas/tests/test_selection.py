@@ -42,8 +42,8 @@ def run_publications(tmp_path: Path, tap_config: dict[str, t.Any], **choice: t.A
     return run_tap(tmp_path, config, catalog=selected(catalog, "publications"))
 
 
-def selected(path: Path, stream: str) -> Path:
-    """A catalog file that selects one stream of the tap."""
+def selected(path: Path, *streams: str) -> Path:
+    """A catalog file that selects streams of the tap."""
     from tap_nationalgas.tap import TapNationalGas  # noqa: PLC0415
 
     tap = TapNationalGas(config={"api_url": "http://127.0.0.1:9"}, validate_config=False)
@@ -51,7 +51,7 @@ def selected(path: Path, stream: str) -> Path:
     for entry in catalog["streams"]:
         for metadata in entry["metadata"]:
             if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] == stream
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
     path.write_text(json.dumps(catalog))
     return path
 
@@ -63,6 +63,16 @@ def test_names_match_in_any_case_and_with_surrounding_spaces(tmp_path, tap_confi
     assert run.returncode == 0, run.log[-2000:]
     assert read_ids(run) == ids_named("Demand Actual, NTS, D+1", "SAP, Actual Day")
     assert fake_api.stats()["requests"].get(CATALOGUE, 0) == before + 1  # once per run
+
+
+def test_the_catalogue_stream_uses_the_catalogue_the_run_read(tmp_path, tap_config, fake_api):
+    before = fake_api.stats()["requests"].get(CATALOGUE, 0)
+    config = {**tap_config, "publication_sets": ["prices"]}
+    catalog = selected(tmp_path / "catalog.json", "publications", "publication_catalogue")
+    run = run_tap(tmp_path, config, catalog=catalog)
+    assert run.returncode == 0, run.log[-2000:]
+    assert fake_api.stats()["requests"].get(CATALOGUE, 0) == before + 1
+    assert {r["publication_id"] for r in run.records["publication_catalogue"]} == set(PUBLICATIONS)
 
 
 def test_a_category_and_a_sub_category_read_every_item_in_them(tmp_path, tap_config):
@@ -88,11 +98,12 @@ def test_ids_names_categories_and_sets_read_the_union_each_item_once(tmp_path, t
     )
     assert run.returncode == 0, run.log[-2000:]
     cv = ids_named(*(item.name for item in SETS["calorific_values"].items))
-    assert read_ids(run) == {"PUBOB637", "PUBOB603", *cv}
+    prices = {p.publication_id for p in PUBLICATIONS.values() if p.category == "Prices"}
+    assert read_ids(run) == {"PUBOB637", "PUBOB603", *prices, *cv}
     rows = [(r["publication_id"], r["applicable_at"]) for r in run.records["publications"]]
     assert len(rows) == len(set(rows)), "each value read once"
     partitions = run.state["bookmarks"]["publications"]["partition_bookmarks"]
-    assert {p["key"] for p in partitions} == {"PUBOB637", "PUBOB603", *cv}, "state per item"
+    assert {p["key"] for p in partitions} == read_ids(run), "state per item"
 
 
 def test_nothing_chosen_reads_the_default_set(tmp_path, tap_config):
@@ -162,6 +173,18 @@ def test_a_set_item_gone_from_the_catalogue_is_a_warning_and_the_rest_is_read(
     rest = ids_named(*(i.name for i in SETS["demand"].items[1:]))
     assert rest
     assert read_ids(run) == rest
+
+
+def test_an_empty_catalogue_fails_when_items_are_chosen_by_name(tmp_path, tap_config, fake_api):
+    fake_api.queue_faults([{"path": CATALOGUE, "empty": True}])
+    run = run_publications(tmp_path, tap_config, publication_sets=["prices"])
+    assert run.returncode == 1
+    assert last_line(run) == (
+        f"failed: {tap_config['api_url']}{CATALOGUE} answered with no data items: those chosen "
+        "by name, category or set cannot be found; run again later, or choose them by id "
+        "(`publication_ids`)"
+    )
+    assert not run.records
 
 
 def test_an_empty_list_reads_no_item_and_asks_for_no_catalogue(tmp_path, tap_config, fake_api):
