@@ -31,6 +31,17 @@ def time_filter(start_ms: int | str, end_ms: int | str) -> str:
     return f"time >= {start_ms}ms and time <= {end_ms}ms"
 
 
+def legend(target: dict[str, t.Any], panel: dict[str, t.Any], tags: dict[str, str]) -> str:
+    """The name Grafana shows for a series: its alias with tags filled in, or an override's."""
+    name = target.get("alias") or ""
+    for key, value in tags.items():
+        name = name.replace(f"$tag_{key}", value)
+    for item in panel["fieldConfig"]["overrides"]:
+        if item["matcher"]["options"] == name:
+            name = next((p["value"] for p in item["properties"] if p["id"] == "displayName"), name)
+    return name
+
+
 class FakeGrafana:
     """Grafana's API on loopback, with one admin user, over one bucket of a real engine.
 

@@ -14,7 +14,7 @@ import yaml
 
 from data_imports import preflight
 from tap_nationalgas.sets import SETS
-from testkit.fake_grafana import FakeGrafana, time_filter
+from testkit.fake_grafana import FakeGrafana, legend, time_filter
 from testkit.fixtures import FAKE_NOW, FAKE_START_DATE, meltano, meltano_env
 from testkit.processes import REPO_ROOT, run_script
 
@@ -138,7 +138,12 @@ def test_dashboards_are_read_only_in_the_gb_gas_folder_and_open_grafana():
     assert all(board["editable"] is False for board in dashboards().values())
     grafana = compose_service("grafana")
     mounts = dict(volume.split(":")[:2] for volume in grafana["volumes"] if ":" in volume)
-    assert mounts["./grafana/dashboards"] == provider["options"]["path"]
+    # the dashboards: the volume the dashboards service writes them into, with names
+    assert mounts["grafana-dashboards"] == provider["options"]["path"]
+    service = compose_service("dashboards")
+    assert "grafana-dashboards:/stack/grafana-dashboards" in service["volumes"]
+    assert "--out=/stack/grafana-dashboards" in service["command"]
+    assert "/stack/grafana-dashboards/gas-quality.json" in service["healthcheck"]["test"]
     for kind in ("datasources", "dashboards"):
         assert mounts[f"./grafana/provisioning/{kind}"] == f"/etc/grafana/provisioning/{kind}"
     # alerting: the committed rules and the contact point the preflight service writes
@@ -163,13 +168,14 @@ def test_wobbe_panel_shows_the_gsmr_band():
     assert wobbe["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] == "line+area"
 
 
-def test_grafana_service_is_pinned_private_and_waits_for_a_healthy_influxdb():
+def test_grafana_service_is_pinned_private_and_waits_for_influxdb_and_its_dashboards():
     grafana = compose_service("grafana")
     assert re.fullmatch(r"grafana/grafana-oss:1[12]\.\d+\.\d+", grafana["image"])
     assert grafana["ports"] == ["127.0.0.1:3000:3000"]
     assert grafana["depends_on"] == {
         "influxdb": {"condition": "service_healthy"},
         "preflight": {"condition": "service_completed_successfully"},
+        "dashboards": {"condition": "service_healthy"},
     }
     assert "/api/health" in " ".join(grafana["healthcheck"]["test"])
     env = grafana["environment"]
@@ -423,17 +429,6 @@ def test_every_panel_query_runs_and_returns_series(
         if name == "Time":
             continue
         assert name in shown, f"{panel['title']}: override for {name!r}, series {sorted(shown)}"
-
-
-def legend(target: dict[str, t.Any], panel: dict[str, t.Any], tags: dict[str, str]) -> str:
-    """The name Grafana shows for a series: its alias with tags filled in, or an override's."""
-    name = target.get("alias") or ""
-    for key, value in tags.items():
-        name = name.replace(f"$tag_{key}", value)
-    for item in panel["fieldConfig"]["overrides"]:
-        if item["matcher"]["options"] == name:
-            name = next((p["value"] for p in item["properties"] if p["id"] == "displayName"), name)
-    return name
 
 
 ID_LIKE = re.compile(r"^(PUBOBJ?\d+|[a-z0-9]+(_[a-z0-9]+)+)$")

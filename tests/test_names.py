@@ -15,7 +15,7 @@ import pytest
 from data_imports import dashboards
 from data_imports.names import Names, NamesError, read_names
 from tap_nationalgas.sets import SETS
-from testkit.fake_grafana import time_filter
+from testkit.fake_grafana import legend, time_filter
 from testkit.fixtures import FAKE_START_DATE, meltano, meltano_env
 from testkit.nationalgas_data import GAS_QUALITY_SITES, PUBLICATIONS
 from testkit.processes import free_port
@@ -63,17 +63,6 @@ def named(
     )
     run_job(env)
     return influxdb, bucket, env
-
-
-def legend(target: dict[str, t.Any], panel: dict[str, t.Any], tags: dict[str, str]) -> str:
-    """The name Grafana shows for a series: its alias with tags filled in, or an override's."""
-    name = target.get("alias") or ""
-    for key, value in tags.items():
-        name = name.replace(f"$tag_{key}", value)
-    for item in panel["fieldConfig"]["overrides"]:
-        if item["matcher"]["options"] == name:
-            name = next((p["value"] for p in item["properties"] if p["id"] == "displayName"), name)
-    return name
 
 
 def test_names_are_the_newest_the_engine_holds(named):
