@@ -8,7 +8,8 @@ same path), builds the project's image from the unchanged Dockerfile, and runs i
 
 0. the app user cannot write the code (``touch /project/meltano.yml`` fails) and ``influx`` is on
 the PATH; 1. ``run`` loads points, in a read-only container with no capabilities and
-``no-new-privileges``; 2. ``check`` passes with the token read from ``INFLUXDB_TOKEN_FILE``; 3. a
+``no-new-privileges``, and ``dashboards``, as Grafana's user, writes the dashboards with the
+sites' names; 2. ``check`` passes with the token read from ``INFLUXDB_TOKEN_FILE``; 3. a
 missing variable is named and any other command (``meltano state list``) runs as given;
 4. ``schedule`` with a one-minute test schedule runs the job, reports healthy and stops
 gracefully; 5. ``deploy/run-on-host.sh`` deploys the image, waits until it is healthy, and
@@ -43,6 +44,8 @@ IMAGE = "data-imports:smoke"
 PREVIOUS = "data-imports:smoke-previous"
 BASE_PACKAGES = "python3,python3-venv,python3-pip,python-is-python3,ca-certificates,passwd"
 INFLUX_STAND_IN = "influxdb:2.7"
+GRAFANA_UID = 472
+"""Grafana's user: the compose stack's dashboards service runs as it."""
 # the container's own /tmp, on a tmpfs
 HARDENED = ("--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL")  # noqa: S108
 HARDENED_OPTIONS = (*HARDENED, "--security-opt", "no-new-privileges:true")
@@ -231,6 +234,57 @@ def check_run(engine: Engine, influxdb: LocalInfluxDB, envs: Path) -> None:
         f"run (read-only, no capabilities): exit 0, {count} gas_quality points, "
         f"{len(influxdb.points('smoke_run', 'instantaneous_flow'))} instantaneous_flow points"
     )
+
+
+def check_dashboards(engine: Engine, influxdb: LocalInfluxDB) -> None:
+    """``dashboards`` writes the dashboards, with the sites' names, into a new volume.
+
+    It runs as Grafana's user with a token file only that user can read, as under compose, and
+    each file is readable by all.
+    """
+    token_file = engine.scratch / "grafana-token"
+    token_file.write_text(influxdb.token)
+    os.chown(token_file, GRAFANA_UID, 0)
+    token_file.chmod(0o400)
+    engine.docker(
+        "run",
+        "--rm",
+        *HARDENED_OPTIONS,
+        "--network",
+        "host",
+        "--user",
+        f"{GRAFANA_UID}:0",
+        "--env",
+        f"INFLUXDB_URL={influxdb.raw_url}",  # InfluxQL's /query, as InfluxDB 2.x serves it
+        "--env",
+        "INFLUXDB_TOKEN_FILE=/run/influxdb/token",
+        "--env",
+        "INFLUXDB_BUCKET=smoke_run",
+        "--volume",
+        f"{token_file}:/run/influxdb/token:ro",
+        "--volume",
+        "smoke-dashboards:/stack/grafana-dashboards",
+        IMAGE,
+        "dashboards",
+        "--out=/stack/grafana-dashboards",
+        "--every=0",
+    )
+    listed = engine.docker(
+        "run",
+        "--rm",
+        "--volume",
+        "smoke-dashboards:/dashboards:ro",
+        IMAGE,
+        "sh",
+        "-c",
+        "stat -c '%a %u %n' /dashboards/*.json && cat /dashboards/gas-quality.json",
+    ).stdout
+    modes = [line for line in listed.splitlines() if line.endswith(".json") and " /" in line]
+    if not modes or any(not line.startswith(f"644 {GRAFANA_UID} ") for line in modes):
+        raise RuntimeError(f"dashboards: files not written readable by all:\n{listed[:2000]}")
+    if '"displayName": "BACTON"' not in listed:
+        raise RuntimeError("dashboards: gas-quality.json does not name site 1 BACTON")
+    say(f"dashboards (as uid {GRAFANA_UID}, token file 0400): {len(modes)} files, sites named")
 
 
 def check_routes(engine: Engine, envs: Path) -> None:
@@ -423,6 +477,7 @@ def main() -> int:
         for bucket in ("smoke_run", "smoke_schedule", "smoke_deploy"):
             influxdb.create_bucket(bucket)
         check_run(engine, influxdb, env_file(scratch / "run.env", influxdb, "smoke_run", fake))
+        check_dashboards(engine, influxdb)
         check_check(engine, scratch / "run.env", influxdb.token)
         check_routes(engine, scratch / "run.env")
         check_schedule(
