@@ -347,15 +347,17 @@ def grafana_unit(unit: str) -> str:
     return UNITS.get(unit) or f"suffix: {unit}"
 
 
+def item_name(item: Item, names: Names) -> str:
+    """A data item's name: the newest stored where known, else its set's."""
+    return names.items.get(item.publication_id) or item.name
+
+
 def named_items(items: t.Iterable[Item], names: Names) -> list[dict[str, t.Any]]:
     """Overrides that show each data item's series (keyed on its id) under its name.
 
     The name is the newest stored where known, else the set's.
     """
-    return [
-        override(i.publication_id, displayName=names.items.get(i.publication_id) or i.name)
-        for i in items
-    ]
+    return [override(i.publication_id, displayName=item_name(i, names)) for i in items]
 
 
 def item_ids(items: t.Iterable[Item]) -> str:
@@ -429,8 +431,7 @@ def names_mapping(items: t.Iterable[Item], names: Names) -> dict[str, t.Any]:
     return {
         "type": "value",
         "options": {
-            i.publication_id: {"text": names.items.get(i.publication_id) or i.name, "index": n}
-            for n, i in enumerate(items)
+            i.publication_id: {"text": item_name(i, names), "index": n} for n, i in enumerate(items)
         },
     }
 

@@ -81,10 +81,15 @@ class Choice:
 
     @classmethod
     def from_config(cls, config: Mapping[str, t.Any]) -> Choice:
-        """The four settings; all unset: the default sets."""
+        """The four settings; all unset: the default sets.
+
+        Raises:
+            SelectionError: for a set the tap does not hold (before any request).
+        """
         if all(config.get(name) is None for name in SETTINGS):
             return cls(sets=list(DEFAULT_SETS))
         ids, names, categories, sets = (list(config.get(name) or ()) for name in SETTINGS)
+        check_sets(sets)
         return cls(ids, names, categories, sets)
 
     @property
@@ -109,10 +114,8 @@ def resolve(choice: Choice, catalogue: list[Entry]) -> Selection:
     """The ids of the items chosen: ids, then names, categories and sets, each id once.
 
     Raises:
-        SelectionError: for a set the tap does not hold, or a name or category the catalogue
-            does not hold.
+        SelectionError: for a name or category the catalogue does not hold.
     """
-    check_sets(choice.sets)
     by_name: dict[str, list[str]] = {}
     for entry in catalogue:
         by_name.setdefault(key(entry.name), []).append(entry.publication_id)
