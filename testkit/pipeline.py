@@ -1,13 +1,15 @@
 """The pipeline as ``meltano run`` drives it, without Meltano's start-up cost.
 
 tap-nationalgas and target-influxdb run as processes joined by a pipe, with the stream
-selections, mappings and static tags of ``meltano.yml``; the last STATE line the target prints
-is kept per extractor (as Meltano keeps one state per job) and handed to its next run's tap.
+selections, mappings and static tags of ``meltano.yml``. Each STATE line the target prints is
+stored per extractor as Meltano's state backend stores it for a job (:class:`JobState`), and
+the merged state is handed to its next run's tap.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import subprocess
@@ -20,7 +22,7 @@ import yaml
 from testkit.processes import REPO_ROOT
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from pathlib import Path
 
 MAIN = "tap-nationalgas"
@@ -46,6 +48,47 @@ def project_target_settings() -> dict[str, t.Any]:
     """The loader's mappings and static tags of meltano.yml."""
     config = project()["plugins"]["loaders"][0]["config"]
     return {"mappings": config["mappings"], "static_tags": config["static_tags"]}
+
+
+def merge(src: Mapping[str, t.Any], dest: dict[str, t.Any]) -> dict[str, t.Any]:
+    """Merge ``src`` into ``dest`` key by key at every depth, as Meltano merges states.
+
+    A mapping is merged into the mapping under the same key; anything else, a list included,
+    replaces what ``dest`` held. ``dest`` is changed and returned.
+    """
+    for key, value in src.items():
+        if isinstance(value, dict):
+            merge(value, dest.setdefault(key, {}))
+        else:
+            dest[key] = value
+    return dest
+
+
+@dataclass
+class JobState:
+    """A job's state as Meltano keeps it: a completed state and a partial one merged onto it.
+
+    Each STATE line of a run is stored when it arrives. By default (``--state-strategy auto``,
+    no full refresh) it replaces the completed state and clears the partial one; with
+    ``merge`` it is merged key by key into the partial state. An empty state is not stored.
+    The next run reads the partial state merged onto the completed one.
+    """
+
+    completed: dict[str, t.Any] = field(default_factory=dict)
+    partial: dict[str, t.Any] = field(default_factory=dict)
+
+    def store(self, state: Mapping[str, t.Any], *, merge_states: bool = False) -> None:
+        """Store one STATE line's value."""
+        if not state:
+            return
+        if merge_states:
+            merge(copy.deepcopy(dict(state)), self.partial)
+        else:
+            self.completed, self.partial = copy.deepcopy(dict(state)), {}
+
+    def merged(self) -> dict[str, t.Any]:
+        """The state the next run's tap is given."""
+        return merge(copy.deepcopy(self.partial), copy.deepcopy(self.completed))
 
 
 @dataclass
@@ -80,9 +123,22 @@ class Pipeline:
     workdir: Path
     tap_config: dict[str, t.Any]
     target_config: dict[str, t.Any]
-    states: dict[str, dict[str, t.Any]] = field(default_factory=dict)
+    merge_states: bool = False
+    """Store STATE lines as ``meltano run --state-strategy merge`` does (default: ``auto``)."""
+    jobs: dict[str, JobState] = field(default_factory=dict)
     runs: int = 0
     _catalogs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def states(self) -> dict[str, dict[str, t.Any]]:
+        """Each extractor's state, as its next run reads it."""
+        return {extractor: job.merged() for extractor, job in self.jobs.items() if job.merged()}
+
+    def store_states(self, extractor: str, states: Iterable[Mapping[str, t.Any]]) -> None:
+        """Store a run's STATE values in order, as Meltano does for the extractor's job."""
+        job = self.jobs.setdefault(extractor, JobState())
+        for state in states:
+            job.store(state, merge_states=self.merge_states)
 
     def catalog(self, extractor: str) -> Path:
         """A catalog with the streams of ``extractor`` selected, the others not."""
@@ -164,19 +220,18 @@ class Pipeline:
         return Running(extractor, tap, target, (tap_log, target_log))
 
     def finish(self, running: Running, timeout: float = 300) -> PipelineRun:
-        """Wait for a run; keep the last STATE line as the next run's state."""
+        """Wait for a run; store its STATE lines for the next run."""
         out, _ = running.target.communicate(timeout=timeout)
         running.tap.wait(timeout=timeout)
         states = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
-        if states:
-            self.states[running.extractor] = states[-1]
+        self.store_states(running.extractor, states)
         log = "\n".join(path.read_text(errors="replace") for path in running.logs)
         return PipelineRun(running.tap.returncode, running.target.returncode, states, log)
 
     def tap_in_process(self, extractor: str, tap_overrides: Mapping[str, t.Any]) -> str:
         """Run the tap in this process (no start-up cost); return its Singer messages.
 
-        The last STATE message becomes the extractor's state, as if a target had written
+        Its STATE messages are stored as the extractor's state, as if a target had written
         everything: for long simulations whose messages go to one :meth:`load` at the end.
         """
         from tap_nationalgas.tap import TapNationalGas  # noqa: PLC0415 (only here)
@@ -191,11 +246,8 @@ class Pipeline:
                 setup_mapper=True,
             ).sync_all()
         text = out.getvalue()
-        for line in reversed(text.splitlines()):
-            message = json.loads(line)
-            if message["type"] == "STATE":
-                self.states[extractor] = message["value"]
-                break
+        messages = (json.loads(line) for line in text.splitlines())
+        self.store_states(extractor, (m["value"] for m in messages if m["type"] == "STATE"))
         return text
 
     def load(self, messages: str, timeout: float = 600) -> PipelineRun:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import email.utils
+import socket
 import typing as t
 from collections import deque
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from functools import cached_property
 
 import backoff
 import requests
+import urllib3
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator
@@ -22,11 +24,12 @@ from typing_extensions import override
 from tap_nationalgas import gaps, progress, report, values
 
 if t.TYPE_CHECKING:
-    from collections.abc import Generator, Iterable
+    from collections.abc import Generator, Iterable, Iterator
 
-    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
     from singer_sdk.streams.rest import PageContext
+
+    from tap_nationalgas.tap import TapNationalGas
 
 
 class ResponseError(FatalAPIError):
@@ -78,29 +81,33 @@ class LimitedBody:
         return getattr(self._raw, name)
 
 
-_ANSWERED = {"api": False}
-"""Whether the API has answered once in this run: until it has, a host that does not resolve
-or a refused connection is final, since waiting cannot help."""
+FINAL_CAUSES = frozenset({"name does not resolve", "connection refused"})
+"""Causes no wait can mend while the API has not answered once in the run."""
 
 
-def gives_up(error: BaseException) -> bool:
-    """True for a failure no wait can mend: no host, or a refused first connection of a run."""
-    return (
-        not _ANSWERED["api"]
-        and isinstance(error, requests.exceptions.ConnectionError)
-        and connection_cause(error) in {"name does not resolve", "connection refused"}
-    )
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and those it wraps: arguments, urllib3's ``reason``, cause and context."""
+    todo, seen = [error], set()
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = [*current.args, getattr(current, "reason", None)]
+        wrapped += [current.__cause__, current.__context__]
+        todo.extend(e for e in wrapped if isinstance(e, BaseException))
 
 
 def connection_cause(error: BaseException) -> str:
     """A short cause of a connection failure: name does not resolve, refused, timed out."""
-    text = repr(error)
-    if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
-        return "name does not resolve"
-    if "Connection refused" in text or "ConnectionRefused" in text:
-        return "connection refused"
-    if isinstance(error, requests.exceptions.Timeout):
-        return "no answer in time"
+    for cause in causes(error):
+        if isinstance(cause, socket.gaierror | urllib3.exceptions.NameResolutionError):
+            return "name does not resolve"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, requests.exceptions.Timeout | TimeoutError):
+            return "no answer in time"
     return type(error).__name__
 
 
@@ -163,7 +170,7 @@ class NationalGasStream(RESTStream[Page]):
     """What the ``at`` of a pending gap in this stream's state is: ``"day"``, ``"instant"``, or
     None for a stream without pending gaps."""
 
-    def __init__(self, tap: Tap) -> None:
+    def __init__(self, tap: TapNationalGas) -> None:
         """Keep the tap, whose state writer sends this stream's STATE messages."""
         super().__init__(tap)
         self.owner = tap
@@ -220,7 +227,7 @@ class NationalGasStream(RESTStream[Page]):
             on_backoff=self.backoff_handler,
             jitter=self.backoff_jitter,
             logger=self.logger,
-            giveup=gives_up,
+            giveup=self.gives_up,
         )(func)
 
         def request(*args: t.Any, **kwargs: t.Any) -> requests.Response:  # noqa: ANN401
@@ -228,10 +235,22 @@ class NationalGasStream(RESTStream[Page]):
                 response = retried(*args, **kwargs)
             except requests.exceptions.RequestException as exc:
                 raise self.unreachable(exc) from None
-            _ANSWERED["api"] = True
+            self.owner.api_answered = True
             return t.cast("requests.Response", response)
 
         return request
+
+    def gives_up(self, error: BaseException) -> bool:
+        """True for a failure no wait can mend: no host, or a refused first connection of a run.
+
+        Until the API has answered once in this run (``api_answered`` of the tap), a host
+        that does not resolve or a refused connection is final, since waiting cannot help.
+        """
+        return (
+            not self.owner.api_answered
+            and isinstance(error, requests.exceptions.ConnectionError)
+            and connection_cause(error) in FINAL_CAUSES
+        )
 
     def unreachable(self, error: BaseException) -> UnreachableError:
         """The error that says the API could not be reached, and why."""

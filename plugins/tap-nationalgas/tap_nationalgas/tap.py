@@ -25,6 +25,8 @@ class TapNationalGas(Tap):
     """Singer tap for the National Gas operational data API."""
 
     name = "tap-nationalgas"
+    api_answered = False
+    """Whether the API has answered once in this run (a first refused connection is final)."""
 
     config_jsonschema = th.PropertiesList(
         th.Property(

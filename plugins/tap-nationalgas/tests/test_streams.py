@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import time
 import typing as t
 
 import pytest
 import requests
+import urllib3
 
 from tap_nationalgas import client, values
 from tap_nationalgas.feed import FLOW_GROUPS
+from tap_nationalgas.tap import TapNationalGas
 from testkit.fake_nationalgas import FakeState
 from testkit.fixtures import FAKE_NOW, FAKE_START_DATE
 from testkit.nationalgas_data import GAS_QUALITY_SITES, PUBLICATIONS, NationalGasData
@@ -311,36 +314,59 @@ def test_an_unreachable_api_fails_at_once_naming_the_url_and_cause(
     assert "Traceback" not in run.log
 
 
+def wrapped(reason: BaseException) -> requests.exceptions.ConnectionError:
+    """A connection failure as requests raises it: urllib3's MaxRetryError, then the reason."""
+    pool = urllib3.HTTPConnectionPool("api.example")
+    return requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(pool, "/", reason))
+
+
+def name_not_resolved() -> BaseException:
+    """urllib3's NameResolutionError, caused by the resolver's gaierror."""
+    conn = urllib3.connection.HTTPConnection("api.example")
+    reason = socket.gaierror(-2, "Name or service not known")
+    error = urllib3.exceptions.NameResolutionError("api.example", conn, reason)
+    error.__cause__ = reason
+    return error
+
+
+def refused() -> BaseException:
+    """urllib3's NewConnectionError, caused by a refused connection."""
+    conn = urllib3.connection.HTTPConnection("127.0.0.1", 9)
+    error = urllib3.exceptions.NewConnectionError(conn, "Failed to establish a new connection")
+    error.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    return error
+
+
 @pytest.mark.parametrize(
-    ("error", "cause", "final"),
+    ("failure", "cause", "final"),
     [
+        (wrapped(name_not_resolved()), "name does not resolve", True),
         (
-            (
-                "HTTPSConnectionPool(host='api.example', port=443): Max retries exceeded (Caused "
-                "by NameResolutionError(\"Failed to resolve 'api.example' ([Errno -2] Name or "
-                'service not known)"))'
-            ),
+            requests.exceptions.ConnectionError(socket.gaierror(-3, "again")),
             "name does not resolve",
             True,
         ),
+        (wrapped(refused()), "connection refused", True),
+        (requests.exceptions.ConnectTimeout(wrapped(TimeoutError())), "no answer in time", False),
         (
-            (
-                "HTTPConnectionPool(host='127.0.0.1', port=9): Max retries exceeded (Caused by "
-                "NewConnectionError('[Errno 111] Connection refused'))"
+            requests.exceptions.ConnectionError(
+                urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError())
             ),
-            "connection refused",
-            True,
+            "ConnectionError",
+            False,
         ),
-        ("('Connection aborted.', RemoteDisconnected('closed'))", "ConnectionError", False),
     ],
 )
-def test_what_no_wait_can_mend_is_not_retried(monkeypatch, error, cause, final):
-    monkeypatch.setitem(client._ANSWERED, "api", value=False)  # the first request of a run
-    failure = requests.exceptions.ConnectionError(error)
+def test_what_no_wait_can_mend_is_not_retried(tap_config, failure, cause, final):
+    stream = TapNationalGas(config=tap_config, parse_env_config=False).streams["gas_quality"]
+    assert isinstance(stream, client.NationalGasStream)
     assert client.connection_cause(failure) == cause
-    assert client.gives_up(failure) is final
-    monkeypatch.setitem(client._ANSWERED, "api", value=True)  # later in a run, all failures wait
-    assert client.gives_up(failure) is False
+    assert stream.gives_up(failure) is final  # the first request of a run
+    stream.owner.api_answered = True  # later in a run, all failures wait
+    assert stream.gives_up(failure) is False
+    other = TapNationalGas(config=tap_config, parse_env_config=False).streams["gas_quality"]
+    assert isinstance(other, client.NationalGasStream)
+    assert other.gives_up(failure) is final  # another run in the same process starts afresh
 
 
 @pytest.mark.parametrize(("setting", "value"), [("history_window_days", 3), ("lookback_days", -1)])
