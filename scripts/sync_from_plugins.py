@@ -19,7 +19,12 @@ and ``...:end -->``, and the same for ``stack-variables``), ``deploy/variables.j
 deploy writes to the host) and the README's table of settings for production (between
 ``<!-- production:start -->`` and ``<!-- production:end -->``).
 
-Run ``.venv/bin/python scripts/sync_from_plugins.py`` after changing a stream or a setting;
+From ``meltano.yml``'s schedules, jobs and selections, it writes the README's table of schedules
+(between ``<!-- schedules:start -->`` and ``<!-- schedules:end -->``) and the cron lines of the
+README and of ``QUICKSTART.md`` (between ``<!-- cron:start -->`` and ``<!-- cron:end -->``).
+
+Run ``.venv/bin/python scripts/sync_from_plugins.py`` after changing a stream, a setting or a
+schedule;
 ``--check`` (what the tests run) exits 1 and names the files that differ.
 """
 
@@ -44,6 +49,9 @@ RUNNER = ("<!-- runner:start -->", "<!-- runner:end -->")
 SETS = ("<!-- sets:start -->", "<!-- sets:end -->")
 MEASUREMENTS = ("<!-- measurements:start -->", "<!-- measurements:end -->")
 PRODUCTION = ("<!-- production:start -->", "<!-- production:end -->")
+SCHEDULES = ("<!-- schedules:start -->", "<!-- schedules:end -->")
+CRON = ("<!-- cron:start -->", "<!-- cron:end -->")
+RUN_ETL = "/opt/data-imports/run-etl.sh"
 COMPOSE_LISTS = ("pipeline-variables", "stack-variables")
 # Meltano 4.4's `decimal` kind fails on a value from an environment variable, so settings that
 # the plugins take as numbers are whole seconds in meltano.yml; the plugins accept fractions.
@@ -174,6 +182,43 @@ def measurements_table() -> str:
         measurement, tags, fields, time = json.loads(key)
         lines.append(f"| {measurement} | {', '.join(streams)} | {tags} | {fields} | {time} |")
     return "\n".join(lines)
+
+
+def _project() -> dict[str, t.Any]:
+    return t.cast("dict[str, t.Any]", YAML(typ="safe").load(ROOT / "meltano.yml"))
+
+
+def job_streams(project: dict[str, t.Any], job: str) -> list[str]:
+    """The streams a job of ``meltano.yml`` reads: its extractors' selections."""
+    extractors = {p["name"]: p for p in project["plugins"]["extractors"]}
+    tasks = next(j["tasks"] for j in project["jobs"] if j["name"] == job)
+    streams: list[str] = []
+    for task in tasks:
+        plugin = extractors[task.split()[0]]
+        while "select" not in plugin:
+            plugin = extractors[plugin["inherit_from"]]
+        streams += [pattern.removesuffix(".*") for pattern in plugin["select"]]
+    return streams
+
+
+def schedules_table() -> str:
+    """``meltano.yml``'s schedules: cron, job, and the streams the job reads."""
+    project = _project()
+    rows = ["| schedule | cron (UTC) | job | streams |", "|---|---|---|---|"]
+    for schedule in project["schedules"]:
+        streams = ", ".join(f"`{s}`" for s in job_streams(project, schedule["job"]))
+        rows.append(
+            f"| `{schedule['name']}` | `{schedule['interval']}` | `{schedule['job']}` | {streams} |"
+        )
+    return "\n".join(rows)
+
+
+def cron_block() -> str:
+    """``meltano.yml``'s schedules as crontab lines that start ``run-etl.sh``."""
+    schedules = _project()["schedules"]
+    width = max(len(s["interval"]) for s in schedules)
+    lines = [f"{s['interval']:<{width}} {RUN_ETL} {s['job']}" for s in schedules]
+    return "\n".join(["```cron", *lines, "```"])
 
 
 def runner_table() -> str:
@@ -338,6 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     wanted[readme] = with_table(readme.read_text(), runner_table(), RUNNER)
     wanted[readme] = with_table(wanted[readme], production_table(), PRODUCTION)
     wanted[readme] = with_table(wanted[readme], measurements_table(), MEASUREMENTS)
+    wanted[readme] = with_table(wanted[readme], schedules_table(), SCHEDULES)
+    wanted[readme] = with_table(wanted[readme], cron_block(), CRON)
+    quickstart = ROOT / "QUICKSTART.md"
+    wanted[quickstart] = with_table(quickstart.read_text(), cron_block(), CRON)
     compose = ROOT / "docker-compose.yml"
     wanted[compose] = synced_compose(compose.read_text(), (ROOT / "Dockerfile").read_text())
     wanted[ROOT / "deploy" / "variables.json"] = variables_json()
