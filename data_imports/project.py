@@ -85,6 +85,16 @@ class Plugin:
 
 
 @dataclass(frozen=True)
+class Mapping:
+    """How target-influxdb stores a stream (``mappings.<stream>`` of meltano.yml)."""
+
+    measurement: str
+    tags: tuple[str, ...]
+    timestamp: str
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Task:
     """One ``extractor loader`` pair of a job: one state ID."""
 
@@ -175,6 +185,23 @@ class Project:
                     parent = entry.get("inherit_from")
                     return Plugin(name, kind, entry, self.plugin(parent) if parent else None)
         raise ProjectError(f"meltano.yml has no extractor or loader {name!r}")
+
+    def mappings(self, loader: str = "target-influxdb") -> dict[str, Mapping]:
+        """How each stream is stored: the loader's ``mappings``, by stream name."""
+        config = self.plugin(loader).inherited("config") or {}
+        return {
+            str(stream): Mapping(
+                str(entry["measurement"]),
+                tuple(entry.get("tags") or ()),
+                str(entry["timestamp"]),
+                tuple(entry.get("exclude") or ()),
+            )
+            for stream, entry in (config.get("mappings") or {}).items()
+        }
+
+    def measurements(self, loader: str = "target-influxdb") -> list[str]:
+        """Every measurement the loader's mappings write, each once, in their order."""
+        return list(dict.fromkeys(m.measurement for m in self.mappings(loader).values()))
 
     def environment_config(self, environment: str | None, plugin: Plugin) -> dict[str, t.Any]:
         """The ``config`` an environment of meltano.yml gives this plugin."""

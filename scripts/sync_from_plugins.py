@@ -42,6 +42,9 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import FoldedScalarString
 
+if t.TYPE_CHECKING:
+    from data_imports.project import Project
+
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ("<!-- settings:start -->", "<!-- settings:end -->")
 STREAMS = ("<!-- streams:start -->", "<!-- streams:end -->")
@@ -151,12 +154,7 @@ def measurements_table() -> str:
     """What each stream becomes in InfluxDB, from ``meltano.yml``'s mappings and the schemas."""
     from tap_nationalgas.streams import STREAMS as TAP_STREAMS  # noqa: PLC0415
 
-    target = next(
-        p
-        for p in YAML().load(ROOT / "meltano.yml")["plugins"]["loaders"]
-        if p["name"] == "target-influxdb"
-    )
-    mappings = target["config"]["mappings"]
+    mappings = _project().mappings()
     rows: dict[str, list[str]] = {}  # a row per mapping; streams of the same mapping share it
 
     def described(name: str, properties: dict[str, t.Any]) -> str:
@@ -167,13 +165,13 @@ def measurements_table() -> str:
         mapping = mappings.get(stream.name)
         if mapping is None:
             continue
-        skip = {*mapping["tags"], mapping["timestamp"], *mapping.get("exclude", ())}
+        skip = {*mapping.tags, mapping.timestamp, *mapping.exclude}
         properties = stream.schema["properties"]
         cells = [
-            f"`{mapping['measurement']}`",
-            ", ".join(described(tag, properties) for tag in mapping["tags"]),
+            f"`{mapping.measurement}`",
+            ", ".join(described(tag, properties) for tag in mapping.tags),
             ", ".join(described(n, properties) for n in properties if n not in skip),
-            described(mapping["timestamp"], properties),
+            described(mapping.timestamp, properties),
         ]
         key = json.dumps(cells)
         rows.setdefault(key, []).append(f"`{stream.name}`")
@@ -184,29 +182,20 @@ def measurements_table() -> str:
     return "\n".join(lines)
 
 
-def _project() -> dict[str, t.Any]:
-    return t.cast("dict[str, t.Any]", YAML(typ="safe").load(ROOT / "meltano.yml"))
+def _project() -> Project:
+    """``meltano.yml`` as the runner reads it (``data_imports.project``)."""
+    sys.path.insert(0, str(ROOT))  # the project's own package, beside scripts/
+    from data_imports.project import Project  # noqa: PLC0415
 
-
-def job_streams(project: dict[str, t.Any], job: str) -> list[str]:
-    """The streams a job of ``meltano.yml`` reads: its extractors' selections."""
-    extractors = {p["name"]: p for p in project["plugins"]["extractors"]}
-    tasks = next(j["tasks"] for j in project["jobs"] if j["name"] == job)
-    streams: list[str] = []
-    for task in tasks:
-        plugin = extractors[task.split()[0]]
-        while "select" not in plugin:
-            plugin = extractors[plugin["inherit_from"]]
-        streams += [pattern.removesuffix(".*") for pattern in plugin["select"]]
-    return streams
+    return Project.load(ROOT)
 
 
 def schedules_table() -> str:
     """``meltano.yml``'s schedules: cron, job, and the streams the job reads."""
     project = _project()
     rows = ["| schedule | cron (UTC) | job | streams |", "|---|---|---|---|"]
-    for schedule in project["schedules"]:
-        streams = ", ".join(f"`{s}`" for s in job_streams(project, schedule["job"]))
+    for schedule in project.data["schedules"]:
+        streams = ", ".join(f"`{s}`" for s in project.job(schedule["job"]).streams)
         rows.append(
             f"| `{schedule['name']}` | `{schedule['interval']}` | `{schedule['job']}` | {streams} |"
         )
@@ -215,7 +204,7 @@ def schedules_table() -> str:
 
 def cron_block() -> str:
     """``meltano.yml``'s schedules as crontab lines that start ``run-etl.sh``."""
-    schedules = _project()["schedules"]
+    schedules = _project().data["schedules"]
     width = max(len(s["interval"]) for s in schedules)
     lines = [f"{s['interval']:<{width}} {RUN_ETL} {s['job']}" for s in schedules]
     return "\n".join(["```cron", *lines, "```"])
