@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import typing as t
 
 import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.singerlib import StateMessage
 from typing_extensions import override
 
 from tap_nationalgas import catalogue, gaps, streams, values
@@ -161,16 +164,26 @@ class TapNationalGas(Tap):
     def discover_streams(self) -> list[streams.NationalGasStream]:
         return [stream(self) for stream in streams.STREAMS]
 
-    @override
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        # On SIGTERM or SIGINT the SDK sends the tap's whole state before it exits. With
-        # `batch_config` that state can cover records still waiting for their batch file (the
-        # STATE would pass the BATCH that never comes): the tap then exits without it, and the
-        # last STATE stays the one after the last BATCH (tests/test_batch.py pins it).
-        if not self.config.get("batch_config"):
-            super()._handle_termination(signum, frame)
-            return
-        self.logger.info("Stopped by %s: no state beyond the last batch file", signum)
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:  # noqa: ANN401
+        """Initialize the tap; SIGTERM and SIGINT end it as :meth:`on_signal` says."""
+        super().__init__(*args, **kwargs)
+        if threading.current_thread() is threading.main_thread():
+            # in place of the SDK's handlers, which it sets in __init__
+            signal.signal(signal.SIGTERM, self.on_signal)
+            signal.signal(signal.SIGINT, self.on_signal)
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
+        """SIGTERM or SIGINT: send the tap's whole state, as the SDK does, and exit 0.
+
+        With `batch_config` that state can cover records still waiting for their batch file
+        (the STATE would pass the BATCH that never comes): the tap then exits without it, and
+        the last STATE stays the one after the last BATCH (tests/test_batch.py pins it).
+        """
+        if self.config.get("batch_config"):
+            self.logger.info("Stopped by %s: no state beyond the last batch file", signum)
+        else:
+            self.logger.info("Stopped by %s: sending the state reached", signum)
+            self.write_message(StateMessage(value=self.state))
         sys.exit(0)
 
     @override

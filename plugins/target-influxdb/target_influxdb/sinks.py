@@ -7,7 +7,7 @@ import typing as t
 from dataclasses import dataclass
 
 import fastjsonschema
-from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord
+from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord, MissingKeyPropertiesError
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
@@ -194,6 +194,10 @@ class InfluxDBSink(BatchSink):
         """Resolve the stream's mapping and compile its encoder."""
         self._record_validator: FastJSONSchemaValidator | None = None
         super().__init__(target, stream_name, schema, key_properties)
+        # The encoder reads the schema's date-times itself, to the nanosecond, with errors that
+        # name the stream; the SDK parses those its `schema` declares into microsecond
+        # datetimes. Shown none, it passes every value on as it came (tests/test_sinks.py).
+        self.schema = {"type": "object", "properties": {}, "additionalProperties": True}
         self._owner = target
         self._writer = target.writer
         self._rejected_file = target.rejected_file
@@ -244,12 +248,6 @@ class InfluxDBSink(BatchSink):
                 fail=self.fail_on_record_validation_exception,
             )
         return self._record_validator
-
-    @override
-    def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:
-        # The encoder parses date-times itself, once, with errors that name the stream; the SDK
-        # would parse every one a second time (tests/test_sinks.py pins this hook).
-        return
 
     @override
     def preprocess_record(self, record: dict, context: dict) -> dict:
@@ -345,8 +343,11 @@ class InfluxDBSink(BatchSink):
     def _check_record(self, record: dict) -> None:
         """The checks a RECORD gets: schema validation (when on), key properties, undeclared.
 
-        As the SDK's ``_validate_and_parse``, ``_singer_validate_message`` and
-        :meth:`preprocess_record` check it, each asked only when its quick test fails.
+        As the SDK and :meth:`preprocess_record` check a RECORD, each asked only when its
+        quick test fails.
+
+        Raises:
+            MissingKeyPropertiesError: a key property is missing, as the SDK raises it.
         """
         validator = self._record_validator
         if validator is not None:
@@ -357,7 +358,11 @@ class InfluxDBSink(BatchSink):
                 if self.fail_on_record_validation_exception:
                     raise
         if not all(map(record.__contains__, self._key_names)):
-            self._singer_validate_message(record)  # raises, naming the missing key
+            msg = (
+                f"Record is missing one or more key_properties. \n"
+                f"Key Properties: {list(self._key_names)}, Record Keys: {list(record)}"
+            )
+            raise MissingKeyPropertiesError(msg)
         if not self._known_properties.issuperset(record):
             self.preprocess_record(record, {})
 

@@ -8,9 +8,10 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import typing as t
-from functools import cached_property
+from functools import cached_property, partial
 
 import click
 from singer_sdk import typing as th
@@ -20,12 +21,13 @@ from singer_sdk.exceptions import (
     RecordsWithoutSchemaException,
 )
 from singer_sdk.helpers.capabilities import PluginCapabilities
+from singer_sdk.singerlib import SingerMessageType
 from singer_sdk.target_base import Target
 from typing_extensions import override
 
 from target_influxdb import batches
 from target_influxdb.lineprotocol import RecordError
-from target_influxdb.reader import FloatSingerReader
+from target_influxdb.reader import FloatSingerReader, Handler
 from target_influxdb.rejections import shorten
 from target_influxdb.runs import FAILED, OK, StreamRun, default_job, run_point
 from target_influxdb.shapes import StreamShape, shape_changes
@@ -202,11 +204,16 @@ class TargetInfluxDB(Target):
         self.stream_runs: dict[str, StreamRun] = {}
         self.stream_shapes: dict[str, StreamShape] = {}
         self._versions_ignored: set[str] = set()
+        self._state_seen: t.Any = None
         self.report_logger = logging.getLogger(f"{self.name}.report")
         self._run_finished = False
         super().__init__(*args, **kwargs)
         if isinstance(self.message_reader, FloatSingerReader):
-            self.message_reader.unknown_message_handler = self._process_unknown_message
+            self.message_reader.hooks = self
+        if threading.current_thread() is threading.main_thread():
+            # in place of the SDK's handlers, which it sets in __init__
+            signal.signal(signal.SIGTERM, self.on_signal)
+            signal.signal(signal.SIGINT, self.on_signal)
         if self.config.get("url"):
             missing = [k for k in ("token", "org", "bucket") if not self.config.get(k)]
             if missing:
@@ -235,8 +242,23 @@ class TargetInfluxDB(Target):
             return None
         return RejectedFile(path, self.logger)
 
-    @override
-    def _process_schema_message(self, message_dict: dict) -> None:
+    def handlers(self, sdk_handlers: Mapping[str, Handler]) -> dict[str, Handler]:
+        """The handler of each message type: the SDK's, with what this target does around it."""
+        kind = SingerMessageType
+        return {
+            **sdk_handlers,
+            kind.SCHEMA: partial(self.on_schema, sdk_handlers[kind.SCHEMA]),
+            kind.STATE: partial(self.on_state, sdk_handlers[kind.STATE]),
+            kind.BATCH: partial(self.on_batch, sdk_handlers[kind.BATCH]),
+            kind.ACTIVATE_VERSION: self.on_activate_version,
+        }
+
+    def reading(self) -> t.ContextManager[None]:
+        """The whole input is read with any failure recording the run as failed."""
+        return self._failure_reported()
+
+    def on_schema(self, sdk_handler: Handler, message_dict: dict) -> None:
+        """A SCHEMA message: the SDK makes the sinks; a replaced sink's points are written."""
         # Sinks are not told the replication key; the sinks this SCHEMA message creates (under
         # the stream's name, or the aliases a stream map gives it) read it for their default
         # timestamp while the message is processed.
@@ -244,73 +266,77 @@ class TargetInfluxDB(Target):
         self.schema_bookmark_properties = (
             [bookmarks] if isinstance(bookmarks, str) else list(bookmarks)
         )
-        with self._failure_reported():
-            stream = str(message_dict.get("stream"))
-            before = self.get_sink(stream) if self.sink_exists(stream) else None
-            super()._process_schema_message(message_dict)
-            if before is not None and self.get_sink(stream) is not before:
-                # A changed schema replaced the stream's sink: its points are written now, so
-                # that no later point of the new sink is overwritten by an older one.
-                self.drain_all()
+        stream = str(message_dict.get("stream"))
+        before = self.get_sink(stream) if self.sink_exists(stream) else None
+        sdk_handler(message_dict)
+        if before is not None and self.get_sink(stream) is not before:
+            # A changed schema replaced the stream's sink: its points are written now, so
+            # that no later point of the new sink is overwritten by an older one.
+            self.drain_all()
 
-    @override
-    def _process_record_message(self, message_dict: dict) -> None:
-        with self._failure_reported():
-            super()._process_record_message(message_dict)
+    def on_state(self, sdk_handler: Handler, message_dict: dict) -> None:
+        """A STATE message: a new state is passed on once every point before it is stored."""
+        sdk_handler(message_dict)  # the SDK keeps the state; drain_all passes it on
+        value = message_dict["value"]
+        if value != self._state_seen:
+            self._state_seen = value
+            # Write every point received before it, then pass it on, so that Meltano holds
+            # each bookmark as soon as what it covers is stored.
+            self.drain_all()
 
-    @override
-    def _process_state_message(self, message_dict: dict) -> None:
-        with self._failure_reported():
-            known = self._latest_state
-            super()._process_state_message(message_dict)
-            if self._latest_state is not known:
-                # A new state: write every point received before it, then pass it on, so that
-                # Meltano holds each bookmark as soon as what it covers is stored.
-                self.drain_all()
-
-    @override
-    def _process_batch_message(self, message_dict: dict) -> None:
+    def on_batch(self, sdk_handler: Handler, message_dict: dict) -> None:
+        """A BATCH message, checked first, then handed to its stream's sink by the SDK."""
         # Checked first, so that a BATCH the target cannot load fails in one line that names
         # the stream (the SDK would fail with a KeyError or a TypeError); then the SDK hands
         # the files to the sink of the stream (InfluxDBSink.process_batch_files).
-        with self._failure_reported():
-            batches.check_message(message_dict)
-            stream = message_dict["stream"]
-            self._assert_sink_exists(stream)
-            batches.check_stream_maps(stream, self.mapper.stream_maps[stream])
-            super()._process_batch_message(message_dict)
+        batches.check_message(message_dict)
+        stream = message_dict["stream"]
+        self.check_schema_came(stream, "A BATCH")
+        batches.check_stream_maps(stream, self.mapper.stream_maps[stream])
+        sdk_handler(message_dict)
 
-    def _process_unknown_message(self, message_dict: dict) -> None:
-        """Fail on a message of a type this target does not handle, before any later STATE."""
-        with self._failure_reported():
-            kind = message_dict.get("type")
-            msg = (
-                f"a Singer message of type {kind!r} cannot be handled (this target reads "
-                "SCHEMA, RECORD, STATE, BATCH and ACTIVATE_VERSION): the run stops before any "
-                "later STATE is passed on"
-            )
-            raise batches.UnsupportedMessageError(msg)
+    def unknown_message(self, message_dict: dict) -> None:
+        """Fail on a message of a type this target does not handle, before any later STATE.
 
-    @override
-    def _process_activate_version_message(self, message_dict: dict) -> None:
+        Raises:
+            UnsupportedMessageError: naming the type.
+        """
+        kind = message_dict.get("type")
+        msg = (
+            f"a Singer message of type {kind!r} cannot be handled (this target reads "
+            "SCHEMA, RECORD, STATE, BATCH and ACTIVATE_VERSION): the run stops before any "
+            "later STATE is passed on"
+        )
+        raise batches.UnsupportedMessageError(msg)
+
+    def on_activate_version(self, message_dict: dict) -> None:
+        """An ACTIVATE_VERSION message: ignored, once a stream said, with a WARNING."""
         # Points are facts at their instants: a new table version cannot delete the points
         # of older versions from InfluxDB (no cheap delete by version), so the message is
-        # ignored, once a stream said, and the records are stored as any others.
-        with self._failure_reported():
-            stream = message_dict.get("stream")
-            if stream not in self.mapper.stream_maps:
-                msg = (
-                    f"An ACTIVATE_VERSION message for stream {stream!r} came before its SCHEMA "
-                    "message. Check that the Tap correctly implements the Singer spec."
-                )
-                raise RecordsWithoutSchemaException(msg)
-            if stream not in self._versions_ignored:
-                self._versions_ignored.add(stream)
-                self.logger.warning(
-                    "Stream %r: ACTIVATE_VERSION ignored: InfluxDB keeps the points of earlier "
-                    "versions (rows the source deleted stay stored); the records are stored",
-                    stream,
-                )
+        # ignored and the records are stored as any others.
+        stream = message_dict.get("stream")
+        self.check_schema_came(stream, "An ACTIVATE_VERSION")
+        stream = str(stream)
+        if stream not in self._versions_ignored:
+            self._versions_ignored.add(stream)
+            self.logger.warning(
+                "Stream %r: ACTIVATE_VERSION ignored: InfluxDB keeps the points of earlier "
+                "versions (rows the source deleted stay stored); the records are stored",
+                stream,
+            )
+
+    def check_schema_came(self, stream: t.Any, message: str) -> None:  # noqa: ANN401
+        """Refuse a message (``"A BATCH"``) of a stream whose SCHEMA message has not come.
+
+        Raises:
+            RecordsWithoutSchemaException: naming the stream and the message type.
+        """
+        if stream not in self.mapper.stream_maps:
+            msg = (
+                f"{message} message for stream {stream!r} came before its SCHEMA message. "
+                "Check that the Tap correctly implements the Singer spec."
+            )
+            raise RecordsWithoutSchemaException(msg)
 
     def note_shape(self, stream: str, shape: StreamShape) -> None:
         """Keep a stream's shape; warn about what a new SCHEMA message changes in it."""
@@ -325,14 +351,18 @@ class TargetInfluxDB(Target):
             super().process_endofpipe()
         self.finish_run(OK)
 
-    @override
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        # On SIGTERM or SIGINT the SDK drains the sinks (the STATE covers what was stored) and
-        # exits 0; the run still ends with its health points and summaries, as stopped.
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
+        """SIGTERM or SIGINT: store what was received, pass its state on, end the run, exit 0.
+
+        As the SDK's own handler does (it drains the sinks, the STATE then covers what was
+        stored), and the run still ends with its health points and summaries, as stopped.
+        """
+        self.logger.info("Received termination signal %d, draining all sinks...", signum)
         try:
-            super()._handle_termination(signum, frame)
+            self.drain_all(is_endofpipe=True)
         finally:
             self.finish_run(FAILED, f"stopped by {signal.Signals(signum).name}")
+        sys.exit(0)
 
     @contextlib.contextmanager
     def _failure_reported(self) -> t.Iterator[None]:

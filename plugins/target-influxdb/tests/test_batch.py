@@ -6,6 +6,7 @@ test writes them to; each runs in both modes on the real engine.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
 import io
@@ -17,7 +18,6 @@ import time
 import typing as t
 
 import pytest
-from singer_sdk.singerlib.encoding.base import GenericSingerReader
 
 from target_influxdb.reader import FloatSingerReader
 from testkit import expected, singer
@@ -306,17 +306,25 @@ def test_unknown_message_type_fails_naming_it(
     assert [p.fields["status"] for p in health] == ["failed"]
 
 
-def test_sdk_reader_hands_unknown_types_to_process_unknown_message() -> None:
-    """Pins the internal name overridden: the SDK's reader calls ``_process_unknown_message``.
-
-    Without the target's handler the SDK's own behaviour stays (a ValueError naming the type).
-    """
-    assert "_process_unknown_message" in vars(GenericSingerReader)
+def test_the_reader_hands_unknown_types_to_its_hooks_else_refuses_them() -> None:
+    """With the target's hooks an unknown type goes to them; without, a ValueError names it."""
     seen: list[dict[str, t.Any]] = []
+
+    class Hooks:
+        def handlers(self, sdk_handlers):
+            return dict(sdk_handlers)
+
+        def unknown_message(self, message_dict):
+            seen.append(message_dict)
+
+        def reading(self):
+            return contextlib.nullcontext()
+
     reader = FloatSingerReader()
-    reader.unknown_message_handler = seen.append
-    reader.process_lines(io.StringIO('{"type": "FOO"}\n'), {})
+    reader.hooks = Hooks()
+    counts = reader.process_lines(io.StringIO('{"type": "FOO"}\n'), {})
     assert seen == [{"type": "FOO"}]
+    assert counts == {"FOO": 1}
     with pytest.raises(ValueError, match="FOO"):
         FloatSingerReader().process_lines(io.StringIO('{"type": "FOO"}\n'), {})
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import inspect
+import io
+import json
 import logging
 
 import fastjsonschema
 import pytest
 from singer_sdk.exceptions import InvalidRecord
-from singer_sdk.sinks import Sink
 
+from target_influxdb.batches import UnsupportedMessageError
 from target_influxdb.sinks import FastJSONSchemaValidator, RecordValidationError
 from target_influxdb.target import TargetInfluxDB
 from testkit import singer
@@ -36,95 +37,85 @@ def test_validate_records_turns_validation_on_and_off(tmp_path, setting, validat
     assert found is None if validator is None else isinstance(found, validator)
 
 
-def test_the_sdk_calls_the_timestamp_hook_as_the_override_expects():
-    # InfluxDBSink overrides the SDK's private _parse_timestamps_in_record so that date-times
-    # are parsed once, by the encoder. This fails when an SDK upgrade renames the hook, changes
-    # its arguments or stops calling it from _validate_and_parse.
-    parameters = list(inspect.signature(Sink._parse_timestamps_in_record).parameters)
-    assert parameters == ["self", "record", "schema", "treatment"]
-    source = inspect.getsource(Sink._validate_and_parse)
-    assert "self._parse_timestamps_in_record(" in source
+def listen(target: TargetInfluxDB, messages: list[dict]) -> None:
+    """Run the target in this process on these messages, as ``target-influxdb`` reads stdin."""
+    target.listen(io.StringIO(singer.encode(messages)))
 
 
-def test_the_sdk_lets_a_validation_error_other_than_invalid_record_through():
-    # FastJSONSchemaValidator raises RecordValidationError (not the SDK's InvalidRecord) so
-    # that the SDK does not log it with a traceback before the target's one line. This fails
-    # when an SDK upgrade catches more than InvalidRecord around the validator.
-    source = inspect.getsource(Sink._validate_and_parse)
-    assert "self._validator.validate(record)" in source
-    assert "except InvalidRecord:" in source
-    assert "except Exception" not in source
-
-
-def test_the_sdk_dispatches_messages_through_the_handlers_the_target_wraps():
-    # TargetInfluxDB wraps the SDK's private message handlers to record a failed run. This
-    # fails when an SDK upgrade stops dispatching through these names.
-    from singer_sdk.plugin_base import BaseSingerReader  # noqa: PLC0415
-    from singer_sdk.target_base import Target  # noqa: PLC0415
-
-    dispatch = inspect.getsource(BaseSingerReader.process_lines)
-    for handler in ("_process_schema_message", "_process_record_message", "_process_state_message"):
-        assert f"self.{handler}" in dispatch
-        assert list(inspect.signature(getattr(Target, handler)).parameters) == [
-            "self",
-            "message_dict",
-        ]
-    assert "self.process_endofpipe()" in inspect.getsource(BaseSingerReader.listen)
-
-
-def test_the_sdk_handles_termination_signals_through_the_method_the_target_wraps():
-    # TargetInfluxDB wraps the SDK's private _handle_termination so that a stopped run ends
-    # with its summaries and health points. This fails when an SDK upgrade stops registering
-    # it for SIGTERM, or stops draining and exiting there.
-    from singer_sdk.plugin_base import PluginBase  # noqa: PLC0415
-    from singer_sdk.target_base import Target  # noqa: PLC0415
-
-    register = inspect.getsource(PluginBase._setup_signal_handlers)
-    assert "signal.signal(signal.SIGTERM, self._handle_termination)" in register
-    assert list(inspect.signature(Target._handle_termination).parameters) == [
-        "self",
-        "signum",
-        "frame",
-    ]
-    handler = inspect.getsource(Target._handle_termination)
-    assert "self.drain_all(is_endofpipe=True)" in handler
-    assert "super()._handle_termination(signum, frame)" in handler
-
-
-def parse(sink, record):
-    """What the SDK does with a record before ``process_record``."""
-    parsed = sink._validate_and_parse(dict(record))
-    return sink.preprocess_record(parsed, {})
-
-
-def test_dates_stay_text_and_unknown_fields_are_named_once(tmp_path, caplog):
+def test_date_times_reach_the_encoder_as_sent_and_unknown_fields_are_named_once(tmp_path, caplog):
+    # The SDK would parse the date-times a sink's schema declares into microsecond datetimes;
+    # the sink shows it none, so the nanoseconds reach the point.
     target = TargetInfluxDB(config={"output_path": str(tmp_path)}, parse_env_config=False)
-    sink = target.get_sink("s", schema=SCHEMA, key_properties=["site_id", "at"])
-    record = {"site_id": 1, "at": "2026-03-29T08:00:00+00:00", "cv": None, "extra": 5, "none": None}
+    at = "2026-03-29T08:00:00.123456789Z"
+    record = singer.record("s", {"site_id": 1, "at": at, "cv": 39, "extra": 5, "none": None})
+    declared = {**SCHEMA["properties"], "cv": {"type": ["number", "null"], "description": "CV"}}
+    messages = [
+        singer.schema("s", SCHEMA["properties"], ["site_id", "at"], ["at"]),
+        record,
+        record,
+        singer.schema("s", declared, ["site_id", "at"], ["at"]),  # a new sink, the same run
+        record,
+    ]
     with caplog.at_level(logging.WARNING):
-        parsed = parse(sink, record)
-        parse(sink, record)
-        # a new SCHEMA of the stream: a new sink, the same run
-        again = target.add_sink("s", schema=SCHEMA, key_properties=["site_id", "at"])
-        assert again is not sink
-        parse(again, record)
-    assert parsed["at"] == "2026-03-29T08:00:00+00:00"  # parsed once, later, by the encoder
+        listen(target, messages)
+    assert (tmp_path / "s.lp").read_text().splitlines() == [
+        "s,site_id=1 cv=39.0 1774771200123456789"
+    ] * 3
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == ["No schema for record field 'extra': it is not written"]
 
 
+def test_every_message_type_reaches_the_target_through_the_reader(tmp_path, capsys, caplog):
+    # The target hooks into the messages through its reader's public process_lines, which
+    # the SDK hands its handler of each message type.
+    target = TargetInfluxDB(config={"output_path": str(tmp_path)}, parse_env_config=False)
+    messages = [
+        singer.schema("s", SCHEMA["properties"], ["site_id", "at"], ["at"]),
+        singer.record("s", {"site_id": 1, "at": "2026-03-29T08:00:00Z", "cv": 39}),
+        {"type": "ACTIVATE_VERSION", "stream": "s", "version": 1},
+        singer.state({"s": 1}),
+        singer.state({"s": 1}),
+        {"type": "FOO"},
+        singer.state({"s": 2}),
+    ]
+    with caplog.at_level(logging.WARNING), pytest.raises(UnsupportedMessageError, match="FOO"):
+        listen(target, messages)
+    passed_on = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert passed_on == [{"s": 1}]  # once, after its point was written; none after FOO
+    assert (tmp_path / "s.lp").read_text() == "s,site_id=1 cv=39.0 1774771200000000000\n"
+    assert any("ACTIVATE_VERSION ignored" in r.getMessage() for r in caplog.records)
+    [health] = (tmp_path / "data_imports_run.lp").read_text().splitlines()
+    assert 'status="failed"' in health
+
+
+def test_a_record_failing_validation_fails_the_run_in_one_line(tmp_path):
+    # The validator raises RecordValidationError, not the SDK's InvalidRecord, so that the SDK
+    # does not log it with a traceback before the target's one line.
+    config = {"output_path": str(tmp_path / "out"), "validate_records": True}
+    messages = [
+        singer.schema("s", SCHEMA["properties"], ["site_id", "at"], ["at"]),
+        singer.record("s", {"site_id": "one", "at": "2026-03-29T08:00:00Z", "cv": 39}),
+    ]
+    run = singer.run_target(tmp_path, config, messages)
+    assert run.returncode == 1
+    errors = [line for line in run.log.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, run.log
+    assert 'property "site_id" value "one" is not of type integer' in errors[0]
+    assert "Traceback" not in run.log
+
+
 def test_a_schema_open_to_more_properties_writes_them_by_json_type(tmp_path, caplog):
     target = TargetInfluxDB(config={"output_path": str(tmp_path)}, parse_env_config=False)
-    sink = target.get_sink(
-        "s", schema={**SCHEMA, "additionalProperties": True}, key_properties=["site_id", "at"]
-    )
-    context: dict = {}
+    message = singer.schema("s", SCHEMA["properties"], ["site_id", "at"], ["at"])
+    message["schema"]["additionalProperties"] = True
+    record = {"site_id": 1, "at": "2026-03-29T08:00:00+00:00", "extra": 5, "time": "x"}
     with caplog.at_level(logging.WARNING):
-        record = {"site_id": 1, "at": "2026-03-29T08:00:00+00:00", "extra": 5, "time": "x"}
-        sink.process_record(parse(sink, record), context)
-    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
-    [(line, _)] = context["points"]
-    assert line == 's,site_id=1 extra=5.0,time_="x"'
+        listen(target, [message, singer.record("s", record)])
+    assert not [r for r in caplog.records if "No schema" in r.getMessage()]
+    assert any("does not declare" in r.getMessage() for r in caplog.records)
+    assert (tmp_path / "s.lp").read_text() == (
+        's,site_id=1 extra=5.0,time_="x" 1774771200000000000\n'
+    )
 
 
 def test_a_validation_error_names_stream_property_value_and_key():
@@ -173,18 +164,6 @@ def test_a_stream_renamed_by_a_stream_map_keeps_its_timestamp(tmp_path, influxdb
     [point] = influxdb.points(target_config["bucket"], "renamed")
     assert point.time_ns == 1_774_771_200 * 10**9
     assert point.fields == {"cv": 39.0}
-
-
-def test_the_sdk_keeps_a_new_state_where_the_target_looks_for_it():
-    # TargetInfluxDB._process_state_message drains every sink when the SDK has stored a state
-    # that changed, which it sees in the SDK's private _latest_state. This fails when an SDK
-    # upgrade renames it or stops replacing it only for a state that changed.
-    from singer_sdk.target_base import Target  # noqa: PLC0415
-
-    source = inspect.getsource(Target._process_state_message)
-    assert "if self._latest_state == state:" in source
-    assert "self._latest_state = state" in source
-    assert "self._latest_state" in inspect.getsource(Target.drain_all)
 
 
 TYPE_SETS = ["integer", "number", "string", "boolean", "null", ["number", "null"], "array"]
