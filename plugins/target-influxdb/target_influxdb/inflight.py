@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -34,6 +35,16 @@ class OneInFlight:
         if pending is not None:
             pending.result()
 
+    def settle(self) -> None:
+        """Wait for the call in flight, if any, what it raised left aside (a failure is told)."""
+        with contextlib.suppress(Exception):
+            self.wait()
+
+    def close(self) -> None:
+        """Wait for the call in flight (what it raised left aside), stop the worker."""
+        self.settle()
+        self._executor.shutdown(wait=True)
+
     def __enter__(self) -> t.Self:
         """Use the worker for the block."""
         return self
@@ -49,4 +60,4 @@ class OneInFlight:
             if exc_type is None:
                 self.wait()
         finally:
-            self._executor.shutdown(wait=True)
+            self.close()

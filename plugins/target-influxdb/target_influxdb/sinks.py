@@ -13,7 +13,6 @@ from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
 
 from target_influxdb import batches
-from target_influxdb.inflight import OneInFlight
 from target_influxdb.lineprotocol import SHOWN_VALUE_CHARS, PointEncoder, RecordError
 from target_influxdb.mapping import resolve_mapping
 from target_influxdb.rejections import shorten
@@ -272,9 +271,22 @@ class InfluxDBSink(BatchSink):
 
     @override
     def process_batch(self, context: dict) -> None:
+        """Start writing the batch's points; the next batch is encoded meanwhile.
+
+        At most one write is in flight (the target's :class:`OneInFlight`, shared by every
+        sink), so batches are stored in the order received. A failed write fails the run at
+        the next batch, STATE or end of input, before any later STATE is passed on.
+        """
         points = context.get("points")
-        if not points:
-            return
+        if points:
+            self._owner.writes.submit(self.write, points)
+
+    def write(self, points: list[tuple[str, int]]) -> None:
+        """Write points and count them; refused ones set aside when a file takes them.
+
+        Raises:
+            WriteError: the points could not be stored.
+        """
         try:
             where = self._writer.write(self.stream_name, points)
         except RejectedPointsError as rejected:
@@ -313,32 +325,36 @@ class InfluxDBSink(BatchSink):
     def load_batch_file(self, url: str, encoding: BaseBatchFileEncoding) -> None:
         """Encode one batch file's records and write them, ``batch_size`` points a write.
 
-        Each record is checked as a RECORD's is (schema validation when on, key properties),
-        without the SDK's per-message work (stream maps, metadata columns). While one batch is
-        written, the next is encoded; the file's points are all stored when this returns, and
-        a failed write fails it.
+        Each record is flattened as a RECORD is when `flattening_enabled` is on, and checked as
+        a RECORD is (schema validation when on, key properties), without the SDK's other
+        per-message work (stream maps, metadata columns). While one batch is written, the next
+        is encoded; the file's points are all stored when this returns, and a failed write
+        fails it.
         """
         self._check_timed()
         run, encode, size = self.run, self._encoder.encode, self.max_size
         check = self._check_record
+        (stream_map,) = self._owner.mapper.stream_maps[self.stream_name]  # the identity
+        flatten = stream_map.flatten_record if stream_map.flattening_enabled else None
         points: list[tuple[str, int]] = []
-        # one write in flight while the next batch is encoded; all are stored before returning
-        with OneInFlight() as writes:
-            for records in batches.read_records(url, encoding, self._storage, self.stream_name):
-                run.records += len(records)
-                for record in records:
-                    check(record)
-                    point = encode(record)
-                    if point is None:
-                        run.skipped += 1
-                        self._skipped += 1
-                        continue
-                    points.append(point)
-                    if len(points) >= size:
-                        writes.submit(self.process_batch, {"points": points})
-                        points = []
-                self.record_counter_metric.increment(len(records))
-            writes.submit(self.process_batch, {"points": points})
+        writes = self._owner.writes  # one write in flight while the next batch is encoded
+        for records in batches.read_records(url, encoding, self._storage, self.stream_name):
+            run.records += len(records)
+            for record in map(flatten, records) if flatten else records:
+                check(record)
+                point = encode(record)
+                if point is None:
+                    run.skipped += 1
+                    self._skipped += 1
+                    continue
+                points.append(point)
+                if len(points) >= size:
+                    writes.submit(self.write, points)
+                    points = []
+            self.record_counter_metric.increment(len(records))
+        if points:
+            writes.submit(self.write, points)
+        writes.wait()  # the file's points are all stored
 
     def _check_record(self, record: dict) -> None:
         """The checks a RECORD gets: schema validation (when on), key properties, undeclared.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import json
 import logging
 import os
 import signal
@@ -26,6 +27,7 @@ from singer_sdk.target_base import Target
 from typing_extensions import override
 
 from target_influxdb import batches
+from target_influxdb.inflight import OneInFlight
 from target_influxdb.lineprotocol import RecordError
 from target_influxdb.reader import FloatSingerReader, Handler
 from target_influxdb.rejections import shorten
@@ -210,6 +212,7 @@ class TargetInfluxDB(Target):
         super().__init__(*args, **kwargs)
         if isinstance(self.message_reader, FloatSingerReader):
             self.message_reader.hooks = self
+        self.max_parallelism = 1  # one batch in flight (OneInFlight), in the order received
         if threading.current_thread() is threading.main_thread():
             # in place of the SDK's handlers, which it sets in __init__
             signal.signal(signal.SIGTERM, self.on_signal)
@@ -235,6 +238,11 @@ class TargetInfluxDB(Target):
         return writer_from_config(self.config, self.logger)
 
     @cached_property
+    def writes(self) -> OneInFlight:
+        """The one write in flight, shared by every sink, while the next batch is encoded."""
+        return OneInFlight()
+
+    @cached_property
     def rejected_file(self) -> RejectedFile | None:
         """The file refused points wait in (``rejected_points_path``); None: they fail the run."""
         path = self.config.get("rejected_points_path")
@@ -248,7 +256,7 @@ class TargetInfluxDB(Target):
         return {
             **sdk_handlers,
             kind.SCHEMA: partial(self.on_schema, sdk_handlers[kind.SCHEMA]),
-            kind.STATE: partial(self.on_state, sdk_handlers[kind.STATE]),
+            kind.STATE: self.on_state,
             kind.BATCH: partial(self.on_batch, sdk_handlers[kind.BATCH]),
             kind.ACTIVATE_VERSION: self.on_activate_version,
         }
@@ -274,15 +282,29 @@ class TargetInfluxDB(Target):
             # that no later point of the new sink is overwritten by an older one.
             self.drain_all()
 
-    def on_state(self, sdk_handler: Handler, message_dict: dict) -> None:
-        """A STATE message: a new state is passed on once every point before it is stored."""
-        sdk_handler(message_dict)  # the SDK keeps the state; drain_all passes it on
+    def on_state(self, message_dict: dict) -> None:
+        """A STATE message: a new state is passed on once every point before it is stored.
+
+        The target passes states on itself (the SDK's STATE handling is not used, so the SDK
+        passes none on): every sink is drained, the write in flight acknowledged, then the
+        state written to stdout, so that Meltano holds each bookmark as soon as what it covers
+        is stored, and never sooner.
+        """
+        self.message_reader.assert_line_requires(message_dict, requires={"value"})
         value = message_dict["value"]
-        if value != self._state_seen:
-            self._state_seen = value
-            # Write every point received before it, then pass it on, so that Meltano holds
-            # each bookmark as soon as what it covers is stored.
-            self.drain_all()
+        if value == self._state_seen:
+            return
+        self._state_seen = value
+        self.drain_all()
+        self.writes.wait()
+        self.pass_on(value)
+
+    def pass_on(self, state: dict) -> None:
+        """Write a state to stdout, for Meltano to keep."""
+        text = json.dumps(state)
+        self.logger.debug("Emitting completed target state %s", text)
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
 
     def on_batch(self, sdk_handler: Handler, message_dict: dict) -> None:
         """A BATCH message, checked first, then handed to its stream's sink by the SDK."""
@@ -349,6 +371,7 @@ class TargetInfluxDB(Target):
     def process_endofpipe(self) -> None:
         with self._failure_reported():
             super().process_endofpipe()
+            self.writes.wait()
         self.finish_run(OK)
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
@@ -360,6 +383,7 @@ class TargetInfluxDB(Target):
         self.logger.info("Received termination signal %d, draining all sinks...", signum)
         try:
             self.drain_all(is_endofpipe=True)
+            self.writes.wait()
         finally:
             self.finish_run(FAILED, f"stopped by {signal.Signals(signum).name}")
         sys.exit(0)
@@ -381,6 +405,7 @@ class TargetInfluxDB(Target):
         if self._run_finished:
             return
         self._run_finished = True
+        self.writes.close()  # after a failure, the write in flight still ends first
         run_time_us = time.time_ns() // 1_000
         for run in self.stream_runs.values():
             run.end()

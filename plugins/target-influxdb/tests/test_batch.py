@@ -306,6 +306,30 @@ def test_unknown_message_type_fails_naming_it(
     assert [p.fields["status"] for p in health] == ["failed"]
 
 
+def test_batch_records_are_flattened_as_records_are(
+    tmp_path: Path, target_config: dict[str, t.Any], influxdb: LocalInfluxDB | RemoteInfluxDB2
+) -> None:
+    """With `flattening_enabled`, a batch file's nested records are stored as RECORDs are."""
+    properties = {
+        **PROPERTIES,
+        "gas": {"type": "object", "properties": {"cv": {"type": "number"}}},
+    }
+    record = {**reading(1), "gas": {"cv": 39.5}}
+    url = write_batch(tmp_path / "readings-1.json.gz", [record])
+    schema = singer.schema(STREAM, properties, ["site", "at"], ["at"])
+    config = {**target_config, "flattening_enabled": True, "flattening_max_depth": 1}
+    stored = []
+    for n, messages in enumerate([[schema, singer.record(STREAM, record)], [schema, batch([url])]]):
+        bucket = f"flat_{n}"
+        influxdb.create_bucket(bucket)
+        run = singer.run_target(tmp_path, {**config, "bucket": bucket}, [*messages, STATE_1])
+        assert run.returncode == 0, run.log
+        [point] = influxdb.points(bucket, STREAM)
+        stored.append((point.tags, point.fields))
+    assert stored[0] == stored[1]
+    assert stored[0][1]["gas__cv"] == 39.5
+
+
 def test_the_reader_hands_unknown_types_to_its_hooks_else_refuses_them() -> None:
     """With the target's hooks an unknown type goes to them; without, a ValueError names it."""
     seen: list[dict[str, t.Any]] = []
