@@ -1,4 +1,13 @@
-"""Points InfluxDB refuses as invalid (400, 422): what was refused, why, and how to go on."""
+"""Points InfluxDB refuses as invalid (400, 422): what was refused, why, and how to go on.
+
+That points were refused is the answer's status (``causes.classify``). Which ones and why
+InfluxDB says only in its message's words: a partial write ends ``dropped=N``, a field type
+conflict reads ``input field "F" on measurement "M" is type T, already exists as type U``, a
+line that cannot be parsed is quoted after ``unable to parse``. Those words, the same in
+InfluxDB 1.x and 2.x, are read here and only here; a message that lacks them still fails or
+sets aside the whole batch, and the real engine's answers are pinned by
+``tests/test_writer_causes.py``.
+"""
 
 from __future__ import annotations
 

@@ -127,6 +127,15 @@ class TargetInfluxDB(Target):
             description="Verify the server's TLS certificate.",
         ),
         th.Property(
+            "ssl_ca_cert",
+            th.StringType,
+            description=(
+                "File of CA certificates (PEM) that InfluxDB's TLS certificate is verified "
+                "with, in place of the system's (a private CA). Unset: the system's, or "
+                "`SSL_CERT_FILE`."
+            ),
+        ),
+        th.Property(
             "static_tags",
             th.ObjectType(additional_properties=th.StringType),
             default={},
@@ -544,6 +553,7 @@ def writer_from_config(
         max_retry_delay=float(settings["max_retry_delay"]),
         gzip=bool(settings["gzip"]),
         verify_ssl=bool(settings["verify_ssl"]),
+        ssl_ca_cert=settings.get("ssl_ca_cert") or None,
     )
 
 

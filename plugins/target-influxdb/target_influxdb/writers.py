@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import gzip as gzip_module
-import json
 import logging
 import os
 import re
 import shlex
-import socket
-import ssl
 import threading
 import typing as t
-import urllib.error
-import urllib.parse
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
-from influxdb_client import InfluxDBClient
+from influxdb_client import InfluxDBClient, PingService
 from influxdb_client.client.write.retry import WritesRetry
 from influxdb_client.rest import ApiException
 from influxdb_client.service.write_service import WriteService
-from urllib3.exceptions import HTTPError, MaxRetryError
+from urllib3.exceptions import HTTPError
 
+from target_influxdb.causes import Failure, Kind, classify
 from target_influxdb.lineprotocol import batch_precision, render_lines
 from target_influxdb.rejections import (
     INVALID,
@@ -37,7 +32,7 @@ from target_influxdb.rejections import (
 )
 
 if t.TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from urllib3 import BaseHTTPResponse
 
@@ -47,18 +42,25 @@ Points = t.Sequence[tuple[str, int]]
 _REJECTED = "InfluxDB rejected points of {stream} ({status} {message})"
 _WHERE = 'bucket "{bucket}" in org "{org}" at {url}'
 _API_ERRORS = {
-    401: "InfluxDB rejected the token (401 {message}): set a valid `token` for " + _WHERE,
-    403: "token not allowed to write to " + _WHERE + " (403 {message}): grant write access",
-    404: 'bucket "{bucket}" not found in org "{org}" at {url} (404 {message}): '
+    Kind.UNAUTHORIZED: "InfluxDB rejected the token (401 {message}): set a valid `token` for "
+    + _WHERE,
+    Kind.FORBIDDEN: "token not allowed to write to " + _WHERE + " (403 {message}): grant "
+    "write access",
+    Kind.NOT_FOUND: 'bucket "{bucket}" not found in org "{org}" at {url} (404 {message}): '
     "create it or change the `bucket`/`org` settings",
-    413: "InfluxDB refused a batch as too large (413 {message}): lower `batch_size`",
-    400: _REJECTED,
-    422: _REJECTED,
+    Kind.TOO_LARGE: "InfluxDB refused a batch as too large (413 {message}): lower `batch_size`",
+    Kind.INVALID: _REJECTED,
 }
 
 _RETRIED = (
     'InfluxDB at {url} did not accept the batch of stream "{stream}" after {retries} retries '
     "({cause}); check that InfluxDB is up, or raise `max_retries`/`timeout`"
+)
+_UNREACHED = "could not reach InfluxDB at {url} ({cause}): {advice}"
+_CHECK_URL = "start InfluxDB, or check INFLUXDB_URL (the `url` setting)"
+_CHECK_TLS = (
+    "add the CA that signed InfluxDB's certificate to the trusted ones (SSL_CERT_FILE), or set "
+    "`verify_ssl` to false for a server you trust; or check INFLUXDB_URL (the `url` setting)"
 )
 _OTHER = "InfluxDB at {url} answered {status} to a write: {message}"
 _NOT_INFLUXDB = (
@@ -75,6 +77,21 @@ ACKNOWLEDGED = 204
 GZIP_LEVEL = 1
 """Compression of request bodies (the `gzip` setting): line protocol shrinks about sevenfold at
 level 1 (elevenfold at 9), for a tenth of the time of level 9 (the client's own)."""
+CHECK_TIMEOUT = 10.0
+"""The longest wait, in seconds, for the answer to a single attempt (the start-up check, health
+points), whatever the `timeout` setting."""
+_ONE_ATTEMPT = {"retries": False}
+"""urllib3's options of a single attempt: no retry, and no redirect followed (a 3xx is the
+answer)."""
+
+
+class _Step(enum.Enum):
+    """What the writer was doing when a request failed: it words the failure."""
+
+    PING = "ping"
+    START_UP = "start-up"
+    BATCH = "batch"
+    POINTS = "points"
 
 
 class WriteError(Exception):
@@ -131,16 +148,13 @@ class BoundedRetry(WritesRetry):
         return None if retry_after is None else min(retry_after, self.max_retry_delay)
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Answer a redirect as it is: a request that carries the token goes to one host only."""
-
-    def redirect_request(self, *_args: t.Any, **_kwargs: t.Any) -> None:  # noqa: ANN401
-        """Follow no redirect: urllib then raises the 3xx as an ``HTTPError``."""
-        return
-
-
 class InfluxDBWriter:
-    """Write batches synchronously through ``POST /api/v2/write``; return only on 204."""
+    """Write batches synchronously through ``POST /api/v2/write``; return only on 204.
+
+    Every request (``/ping``, the start-up check, batches, health points) goes through one
+    ``InfluxDBClient``: one connection pool, one TLS setup (``verify_ssl``, ``ssl_ca_cert``),
+    and one reading of failures (:func:`target_influxdb.causes.classify`).
+    """
 
     def __init__(  # noqa: PLR0913
         self,
@@ -155,15 +169,26 @@ class InfluxDBWriter:
         max_retry_delay: float = 60,
         gzip: bool = True,
         verify_ssl: bool = True,
+        ssl_ca_cert: str | None = None,
     ) -> None:
-        """Create the client; nothing is sent until the first write."""
+        """Create the client; nothing is sent until the first request.
+
+        Args:
+            url: InfluxDB's URL.
+            token: an API token allowed to write to the bucket.
+            org: the organisation.
+            bucket: the bucket.
+            timeout: the longest wait for an answer, in seconds.
+            max_retries: retries of a batch after a failed attempt.
+            retry_interval: the first wait between attempts, in seconds.
+            max_retry_delay: the longest wait between attempts, in seconds.
+            gzip: whether batches are sent compressed.
+            verify_ssl: whether InfluxDB's TLS certificate is verified (an ``https`` URL).
+            ssl_ca_cert: a file of CA certificates to verify it with, instead of the system's.
+        """
         self.url, self.org, self.bucket = url.rstrip("/"), org, bucket
         self._token = token
         self._timeout = timeout
-        context = None if verify_ssl else ssl._create_unverified_context()  # noqa: S323, SLF001
-        self._opener = urllib.request.build_opener(
-            _NoRedirect, urllib.request.HTTPSHandler(context=context)
-        )
         self._max_retries = max_retries
         self._gzip = gzip
         retries = BoundedRetry(
@@ -185,8 +210,10 @@ class InfluxDBWriter:
             enable_gzip=False,
             verify_ssl=verify_ssl,
             retries=retries,
+            ssl_ca_cert=ssl_ca_cert,
         )
         self._write_service = WriteService(self._client.api_client)
+        self._ping_service = PingService(self._client.api_client)
 
     def check(self) -> None:
         """Check, before any data, that InfluxDB answers, takes the token and has the bucket.
@@ -197,53 +224,57 @@ class InfluxDBWriter:
         Raises:
             WriteError: naming the URL, org or bucket at fault, and what to change.
         """
-        timeout = min(self._timeout, 10.0)
-        answer = self._probe("GET", "/ping", None, timeout)
-        if answer.status != ACKNOWLEDGED:
-            where = "" if 300 <= answer.status < 400 else " (at /ping)"  # noqa: PLR2004
-            raise WriteError(self._redact(self._not_influxdb(answer) + where))
-        answer = self._post_write(b"", "s")
-        if answer.status in {400, ACKNOWLEDGED}:  # 400: "writing requires points", all was fine
-            return
-        if answer.status == 429 or answer.status >= 500:  # noqa: PLR2004 (busy: writes retry)
-            return
-        template = _API_ERRORS.get(answer.status)
-        if template is None:
-            raise WriteError(self._redact(self._not_influxdb(answer)))
-        raise WriteError(
-            self._redact(self._describe(answer.status, template, message="at start-up"))
-        )
-
-    def _post_write(self, body: bytes, precision: str) -> _Answer:
-        """One POST to the write API, no retries, answered within 10 s at most."""
-        query = urllib.parse.urlencode(
-            {"org": self.org, "bucket": self.bucket, "precision": precision}
-        )
-        return self._probe("POST", f"/api/v2/write?{query}", body, min(self._timeout, 10.0))
-
-    def _probe(self, method: str, path: str, body: bytes | None, timeout: float) -> _Answer:
-        request = urllib.request.Request(  # noqa: S310 (the configured InfluxDB URL)
-            f"{self.url}{path}",
-            data=body,
-            method=method,
-            headers={
-                "Authorization": f"Token {self._token}",
-                "Content-Type": "text/plain; charset=utf-8",
-            },
-        )
-        try:
-            with self._opener.open(request, timeout=timeout) as answer:
-                return _Answer(int(answer.status), dict(answer.headers.items()), "")
-        except urllib.error.HTTPError as exc:
-            text = exc.read(_MESSAGE_BYTES).decode(errors="replace")
-            return _Answer(int(exc.code), dict(exc.headers.items()), _message_of(text))
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            msg = (
-                f"could not reach InfluxDB at {self.url} ({_cause(reason)}): start InfluxDB, or "
-                "check INFLUXDB_URL (the `url` setting)"
+        failure = self._attempt(
+            lambda: self._ping_service.get_ping_with_http_info(
+                _return_http_data_only=False,
+                _preload_content=False,
+                _request_timeout=self._check_timeout_ms,
+                urlopen_kw=_ONE_ATTEMPT,
             )
-            raise WriteError(self._redact(msg)) from None
+        )
+        if failure is not None:
+            raise self._error(failure, _Step.PING)
+        failure = self._post_write(b"", "s")
+        if failure is None or failure.status == 400:  # noqa: PLR2004 ("writing requires points")
+            return
+        if failure.kind in {Kind.BUSY, Kind.SERVER}:  # InfluxDB is there; writes will retry
+            return
+        raise self._error(failure, _Step.START_UP)
+
+    @property
+    def _check_timeout_ms(self) -> float:
+        return min(self._timeout, CHECK_TIMEOUT) * 1000
+
+    def _post_write(self, body: bytes, precision: str) -> Failure | None:
+        """One POST to the write API: no retry, answered within :data:`CHECK_TIMEOUT` at most."""
+        return self._attempt(
+            lambda: self._write_service.post_write_with_http_info(
+                org=self.org,
+                bucket=self.bucket,
+                body=body,
+                precision=precision,
+                content_type="text/plain; charset=utf-8",
+                _return_http_data_only=False,
+                _preload_content=False,
+                _request_timeout=self._check_timeout_ms,
+                urlopen_kw=_ONE_ATTEMPT,
+            )
+        )
+
+    @staticmethod
+    def _attempt(request: Callable[[], tuple[t.Any, int, t.Any]]) -> Failure | None:
+        """Make a request of the client: None once InfluxDB answered 204, else why it did not."""
+        try:
+            response, _, _ = request()
+        except (ApiException, HTTPError, OSError) as exc:
+            return classify(exc)
+        try:
+            if response.status == ACKNOWLEDGED:
+                return None
+            return classify(ApiException(http_resp=response))  # a 200: a web page, not InfluxDB
+        finally:
+            response.drain_conn()
+            response.release_conn()
 
     def write(self, stream_name: str, points: Points) -> str:
         """Write one batch; raise :class:`WriteError` unless InfluxDB acknowledged it.
@@ -276,8 +307,8 @@ class InfluxDBWriter:
         encoding: dict[str, str] = {}
         if self._gzip:
             body, encoding = gzip_module.compress(body, GZIP_LEVEL), {"content_encoding": "gzip"}
-        try:
-            _, status, headers = self._write_service.post_write_with_http_info(
+        failure = self._attempt(
+            lambda: self._write_service.post_write_with_http_info(
                 org=self.org,
                 bucket=self.bucket,
                 body=body,
@@ -285,22 +316,14 @@ class InfluxDBWriter:
                 content_type="text/plain; charset=utf-8",
                 **encoding,
                 _return_http_data_only=False,
+                _preload_content=False,
             )
-        except ApiException as exc:
-            if exc.status in INVALID:
-                return Refusal.of(exc.status, self._redact(_error_message(exc)), points)
-            raise WriteError(self._redact(self._api_message(exc, stream_name))) from None
-        except MaxRetryError as exc:
-            msg = _RETRIED.format(
-                url=self.url, stream=stream_name, retries=self._max_retries, cause=exc.reason
-            )
-            raise WriteError(self._redact(msg)) from None
-        except (HTTPError, OSError) as exc:
-            msg = f"could not reach InfluxDB at {self.url}: {exc}; check the `url` setting"
-            raise WriteError(self._redact(msg)) from None
-        if status != ACKNOWLEDGED:
-            raise WriteError(self._redact(self._not_influxdb(_Answer(status, headers, ""))))
-        return None
+        )
+        if failure is None:
+            return None
+        if failure.status is not None and failure.status in INVALID:
+            return Refusal.of(failure.status, self._redact(failure.message), points)
+        raise self._error(failure, _Step.BATCH, stream_name)
 
     def _sort_out(
         self, stream_name: str, refusal: Refusal, precision: str, stored: list[Points]
@@ -338,46 +361,61 @@ class InfluxDBWriter:
             WriteError: unless InfluxDB acknowledged them.
         """
         precision = batch_precision(ts for _, ts in points)
-        answer = self._post_write(render_lines(points, precision).encode(), precision)
-        if answer.status == ACKNOWLEDGED:
+        failure = self._post_write(render_lines(points, precision).encode(), precision)
+        if failure is None:
             return f'bucket "{self.bucket}"'
-        if answer.status < 400:  # noqa: PLR2004 (a web page or a redirect)
-            raise WriteError(self._redact(self._not_influxdb(answer)))
-        msg = self._describe(
-            answer.status,
-            _API_ERRORS.get(answer.status) or _OTHER,
-            message=shorten(self._redact(answer.message)) or "no message",
-            stream=name,
-        )
-        raise WriteError(self._redact(msg))
+        raise self._error(failure, _Step.POINTS, name)
 
-    def _api_message(self, exc: ApiException, stream_name: str) -> str:
-        status = exc.status or 0
-        if 300 <= status < 400:  # noqa: PLR2004 (a redirect: a web server, not the write API)
-            return self._not_influxdb(_Answer(status, exc.headers or {}, ""))
-        message = shorten(self._redact(_error_message(exc)))
-        template = _API_ERRORS.get(status) or (_RETRIED if status >= 429 else _OTHER)  # noqa: PLR2004
-        return self._describe(status, template, message=message, stream=stream_name)
+    def _error(self, failure: Failure, step: _Step, stream: str = "") -> WriteError:
+        """The failure in words: its cause, and the setting or the step that mends it."""
+        if not failure.answered:
+            if step is _Step.BATCH and failure.kind is not Kind.TLS:
+                text = _RETRIED.format(
+                    url=self.url, stream=stream, retries=self._max_retries, cause=failure.message
+                )
+            else:
+                advice = _CHECK_TLS if failure.kind is Kind.TLS else _CHECK_URL
+                text = _UNREACHED.format(url=self.url, cause=failure.message, advice=advice)
+        elif failure.kind in {Kind.REDIRECT, Kind.NOT_INFLUXDB}:
+            text = self._not_influxdb(failure)
+        elif step is _Step.PING:  # /ping answers 204, whatever the token
+            text = self._not_influxdb(failure) + " (at /ping)"
+        elif step is _Step.START_UP:
+            template = _API_ERRORS.get(failure.kind)
+            text = (
+                self._not_influxdb(failure)
+                if template is None
+                else self._describe(failure, template, message="at start-up")
+            )
+        else:
+            template = _API_ERRORS.get(failure.kind) or _OTHER
+            if step is _Step.BATCH and failure.kind in {Kind.BUSY, Kind.SERVER}:
+                template = _RETRIED
+            message = shorten(self._redact(failure.message)) or "no message"
+            text = self._describe(failure, template, message=message, stream=stream)
+        return WriteError(self._redact(text))
 
-    def _describe(self, status: int, template: str, *, message: str, stream: str = "") -> str:
+    def _describe(self, failure: Failure, template: str, *, message: str, stream: str = "") -> str:
         """An answer of the write API in one of the messages above."""
+        retry_after = failure.header("Retry-After")
+        asked = f", Retry-After {retry_after}" if retry_after else ""
         return template.format(
-            status=status,
+            status=failure.status,
             message=message,
             stream=stream,
             url=self.url,
             org=self.org,
             bucket=self.bucket,
             retries=self._max_retries,
-            cause=f"{status} {message}",
+            cause=f"{failure.status} {message}{asked}",
         )
 
-    def _not_influxdb(self, answer: _Answer) -> str:
-        if 300 <= answer.status < 400:  # noqa: PLR2004 (a redirect)
-            location = _header(answer.headers, "Location") or "no Location"
-            return _REDIRECTED.format(url=self.url, status=answer.status, location=location)
-        content_type = answer.headers.get("Content-Type") or "with no content type"
-        return _NOT_INFLUXDB.format(url=self.url, status=answer.status, content_type=content_type)
+    def _not_influxdb(self, failure: Failure) -> str:
+        if failure.kind is Kind.REDIRECT:
+            location = failure.header("Location") or "no Location"
+            return _REDIRECTED.format(url=self.url, status=failure.status, location=location)
+        content_type = failure.header("Content-Type") or "with no content type"
+        return _NOT_INFLUXDB.format(url=self.url, status=failure.status, content_type=content_type)
 
     def _redact(self, message: str) -> str:
         return redact(message, self._token)
@@ -403,50 +441,6 @@ def redact(text: str, token: str | None) -> str:
         return text.replace(token, "***")
     credential = rf"\b((?:Token|Bearer)\s*[:=]?\s*){re.escape(token)}(?![\w+/=~-]|\.\w)"
     return re.sub(credential, r"\1***", text, flags=re.IGNORECASE)
-
-
-def _header(headers: t.Mapping[str, str], name: str) -> str | None:
-    """A header's value, whatever the case of its name."""
-    return next((v for k, v in headers.items() if k.lower() == name.lower()), None)
-
-
-def _cause(reason: object) -> str:
-    """A short cause of a failed connection."""
-    text = str(reason)
-    if isinstance(reason, ConnectionRefusedError) or "refused" in text.lower():
-        return "connection refused"
-    if isinstance(reason, socket.gaierror) or "Name or service not known" in text:
-        return "name does not resolve"
-    if isinstance(reason, TimeoutError) or "timed out" in text:
-        return "no answer in time"
-    return text
-
-
-def _error_message(exc: ApiException) -> str:
-    raw = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else str(exc.body)
-    return _message_of(raw) or str(exc.reason)
-
-
-def _message_of(raw: str) -> str:
-    """The ``message`` of a 2.x error body (``error`` in 1.x), else the body's text."""
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        return raw.strip()
-    if isinstance(parsed, dict):
-        return str(parsed.get("message") or parsed.get("error") or raw)
-    return raw
-
-
-_MESSAGE_BYTES = 64 * 1024
-"""How much of an error answer is read."""
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    headers: t.Mapping[str, str]
-    message: str
 
 
 def _safe_file_name(stream_name: str) -> str:
