@@ -19,6 +19,10 @@ and ``...:end -->``, and the same for ``stack-variables``), ``deploy/variables.j
 deploy writes to the host) and the README's table of settings for production (between
 ``<!-- production:start -->`` and ``<!-- production:end -->``).
 
+From ``meltano.yml``'s mappings and static tags of target-influxdb and the streams' schemas, it
+writes the README's table of measurements (between ``<!-- measurements:start -->`` and
+``<!-- measurements:end -->``).
+
 From ``meltano.yml``'s schedules, jobs and selections, it writes the README's table of schedules
 (between ``<!-- schedules:start -->`` and ``<!-- schedules:end -->``) and the cron lines of the
 README and of ``QUICKSTART.md`` (between ``<!-- cron:start -->`` and ``<!-- cron:end -->``).
@@ -151,10 +155,15 @@ def sets_table() -> str:
 
 
 def measurements_table() -> str:
-    """What each stream becomes in InfluxDB, from ``meltano.yml``'s mappings and the schemas."""
+    """What each stream becomes in InfluxDB, from ``meltano.yml``'s mappings and the schemas.
+
+    A sentence naming the static tags of every point comes first.
+    """
     from tap_nationalgas.streams import STREAMS as TAP_STREAMS  # noqa: PLC0415
 
-    mappings = _project().mappings()
+    project = _project()
+    mappings = project.mappings()
+    static = (project.plugin("target-influxdb").inherited("config") or {}).get("static_tags") or {}
     rows: dict[str, list[str]] = {}  # a row per mapping; streams of the same mapping share it
 
     def described(name: str, properties: dict[str, t.Any]) -> str:
@@ -175,7 +184,10 @@ def measurements_table() -> str:
         ]
         key = json.dumps(cells)
         rows.setdefault(key, []).append(f"`{stream.name}`")
-    lines = ["| measurement | from stream | tags | fields | time |", "|---|---|---|---|---|"]
+    tags = ", ".join(f"`{k}={v}`" for k, v in static.items())
+    plural = "s" if len(static) > 1 else ""
+    lines = [f"Every point carries the tag{plural} {tags}.", ""] if static else []
+    lines += ["| measurement | from stream | tags | fields | time |", "|---|---|---|---|---|"]
     for key, streams in rows.items():
         measurement, tags, fields, time = json.loads(key)
         lines.append(f"| {measurement} | {', '.join(streams)} | {tags} | {fields} | {time} |")
@@ -356,11 +368,8 @@ def synced_meltano_yml(text: str) -> str:
     return out.getvalue()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Write, or with ``--check`` compare, the generated parts."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare only; exit 1 on a change")
-    args = parser.parse_args(argv)
+def wanted_texts() -> dict[Path, str]:
+    """Every generated file as the plugins, ``meltano.yml`` and the Dockerfile make it now."""
     wanted: dict[Path, str] = {}
     for plugin in PLUGINS:
         readme = ROOT / plugin.folder / "README.md"
@@ -381,15 +390,30 @@ def main(argv: list[str] | None = None) -> int:
     wanted[ROOT / "deploy" / "variables.json"] = variables_json()
     meltano_yml = ROOT / "meltano.yml"
     wanted[meltano_yml] = synced_meltano_yml(meltano_yml.read_text())
-    stale = [path for path, text in wanted.items() if not path.exists() or path.read_text() != text]
-    if args.check:
+    return wanted
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write, or with ``--check`` compare, the generated parts."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare only; exit 1 on a change")
+    args = parser.parse_args(argv)
+    # some parts are made from meltano.yml's settings, which the last part writes: a second
+    # pass writes them from the new meltano.yml, and a third finds nothing to write
+    for _ in range(3):
+        wanted = wanted_texts()
+        stale = [p for p, text in wanted.items() if not p.exists() or p.read_text() != text]
+        if args.check:
+            for path in stale:
+                print(f"{path.relative_to(ROOT)} differs from its sources: run {__file__}")
+            return 1 if stale else 0
+        if not stale:
+            return 0
         for path in stale:
-            print(f"{path.relative_to(ROOT)} differs from the plugins' settings: run {__file__}")
-        return 1 if stale else 0
-    for path in stale:
-        path.write_text(wanted[path])
-        print(f"wrote {path.relative_to(ROOT)}")
-    return 0
+            path.write_text(wanted[path])
+            print(f"wrote {path.relative_to(ROOT)}")
+    print("the generated parts do not settle: each pass writes them differently")
+    return 1
 
 
 if __name__ == "__main__":

@@ -1,11 +1,9 @@
 """A local fake of the National Gas operational data API, faithful to its known shapes and quirks.
 
-Serves, under any base path ending in ``/operationaldata/v1`` or at the root:
-
-- ``GET /gasquality/latestdata``, ``POST /gasquality/historicdata``
-- ``GET /instantaneousflow/sites``
-- ``GET /publications/catalogue``, ``POST /publications/gasday``
-
+Serves, under any base path ending in ``/operationaldata/v1`` or at the root, the paths of
+``testkit.nationalgas_data.ROUTES`` (``GET /gasquality/latestdata``, ``POST
+/gasquality/historicdata``, ``GET /instantaneousflow/sites``, ``GET /publications/catalogue``,
+``POST /publications/gasday``, and any path added there), each answered by the data generator,
 with the quirks the real API shows: numbers that arrive as strings (publication values always;
 gas quality and flows with ``--string-numbers``), nulls (``--nulls``), 400 for an unknown
 publication id, HTML with status 200 for an unknown path, and, queued as faults, 429 bursts with
@@ -40,19 +38,13 @@ import urllib.request
 from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tap_nationalgas.feed import FLOW_GROUPS
-from testkit.nationalgas_data import (
-    GAS_QUALITY_SITES,
-    PUBLICATIONS,
-    NationalGasData,
-    chance,
-    gas_day,
-    local_iso,
-)
+from testkit import nationalgas_data
+from testkit.nationalgas_data import ROUTES, BadRequestError, NationalGasData
 from testkit.processes import serve, start_server, stop_process, wait_until
 
 BASE_PATH = "/operationaldata/v1"
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+catalogue_payload = nationalgas_data.catalogue_payload  # where the tap's tests take it from
 SPA_SHELL = (
     b'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>National Gas Data Portal'
     b'</title></head><body><div id="root"></div><script src="/static/js/main.js"></script>'
@@ -61,13 +53,11 @@ SPA_SHELL = (
 
 
 class FakeState:
-    """The fake's clock, quirk switches, queued faults and request counters."""
+    """The fake's data (its clock and quirks), queued faults and request counters."""
 
-    def __init__(self, data: NationalGasData, *, string_numbers: bool, nulls: bool) -> None:
-        """Hold the data source and switches."""
+    def __init__(self, data: NationalGasData) -> None:
+        """Hold the data source."""
         self.data = data
-        self.string_numbers = string_numbers
-        self.nulls = nulls
         self.lock = threading.Lock()
         self.faults: deque[dict[str, t.Any]] = deque()
         self.requests: Counter[str] = Counter()
@@ -82,28 +72,9 @@ class FakeState:
                     return fault
         return None
 
-    def number(self, value: float, key: object) -> object:
-        """A value as the API may send it: number, string or (with nulls on) null."""
-        if self.nulls and chance("null", key) < 0.05:
-            return None
-        if self.string_numbers and chance("string", key) < 0.35:
-            return str(value)
-        return value
-
-
-def _parse_date(body: dict[str, t.Any], key: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(str(body[key]))
-    except (KeyError, ValueError) as exc:
-        raise BadRequestError(f"'{key}' must be a date, YYYY-MM-DD") from exc
-
-
-class BadRequestError(Exception):
-    """The request is malformed: answered 400."""
-
 
 class Handler(BaseHTTPRequestHandler):
-    """Routes the five endpoints, the quirks and the control calls."""
+    """Routes the paths of ``ROUTES``, the quirks and the control calls."""
 
     protocol_version = "HTTP/1.1"
     server: FakeServer
@@ -213,14 +184,15 @@ class Handler(BaseHTTPRequestHandler):
                     state.faults.appendleft({**fault, "count": int(fault["count"]) - 1})
             if self._apply_fault(fault):
                 return
-        handler = ROUTES.get((method, route))
-        if handler is None:
+        served = ROUTES.get(route)
+        if served is None or served.method != method:
             # the portal answers unknown paths with its single-page app shell
             self._send(200, SPA_SHELL, "text/html; charset=utf-8")
             return
         try:
+            body = self._read_json() if method == "POST" else {}
             with state.lock:
-                payload = handler(self)
+                payload = served.answer(state.data, body)
         except BadRequestError as exc:
             self._json({"status": 400, "error": "Bad Request", "message": str(exc)}, 400)
             return
@@ -255,147 +227,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def _read_json_list(self) -> list[dict[str, t.Any]]:
         return list(json.loads(self.raw_body or b"[]"))
-
-    # endpoints
-    def gas_quality_latest(self) -> object:
-        """``GET /gasquality/latestdata``: one detail object per site."""
-        state = self.server.state
-        at = state.data.gas_quality_latest_time()
-        return {
-            "publishedTime": local_iso(at),
-            "gasQualityData": [
-                {
-                    "siteId": site_id,
-                    "siteName": name,
-                    "areaName": area,
-                    "siteGasQualityDetail": self._metrics(site_id, at),
-                }
-                for site_id, name, area in GAS_QUALITY_SITES
-            ],
-        }
-
-    def _metrics(self, site_id: int, at: dt.datetime) -> dict[str, object]:
-        state = self.server.state
-        stamp = int(at.timestamp())
-        return {
-            key: state.number(value, (key, site_id, stamp))
-            for key, value in state.data.gas_quality(site_id, at).items()
-        }
-
-    def gas_quality_history(self) -> object:
-        """``POST /gasquality/historicdata``: readings per site for a date range."""
-        body = self._read_json()
-        first, last = _parse_date(body, "fromDate"), _parse_date(body, "toDate")
-        if last < first:
-            raise BadRequestError("'toDate' is before 'fromDate'")
-        wanted = set(body.get("siteIds") or [s[0] for s in GAS_QUALITY_SITES])
-        times = self.server.state.data.gas_quality_times(first, last)
-        return [
-            {
-                "siteId": site_id,
-                "siteName": name,
-                "areaName": area,
-                "siteGasQualityDetail": [
-                    {"publishedTime": local_iso(at), **self._metrics(site_id, at)} for at in times
-                ],
-            }
-            for site_id, name, area in GAS_QUALITY_SITES
-            if site_id in wanted
-        ]
-
-    def instantaneous_flows(self) -> object:
-        """``GET /instantaneousflow/sites``: the current gas day's readings, newest first."""
-        state = self.server.state
-        slot = state.data.flow_publication_time()
-        # newest first; the texts of a reading time are the same for every site
-        readings = [
-            (at, local_iso(at), local_iso(at + dt.timedelta(minutes=12)))
-            for at in reversed(state.data.flow_readings())
-        ]
-        groups = []
-        for g, (description, sites) in enumerate(FLOW_GROUPS):
-            groups.append(
-                {
-                    "description": description,
-                    "sites": [
-                        {
-                            "siteName": site,
-                            "siteGasDetail": [
-                                {
-                                    "applicableAt": applicable,
-                                    "flowRate": state.number(
-                                        state.data.flow_rate(g, s, at), (g, s, at.timestamp())
-                                    ),
-                                    "qualityIndicator": None if (g + s + at.minute) % 11 else "E",
-                                    "scheduleTime": scheduled,
-                                }
-                                for at, applicable, scheduled in readings
-                            ],
-                        }
-                        for s, site in enumerate(sites)
-                    ],
-                }
-            )
-        return {
-            "publishedTime": local_iso(slot + dt.timedelta(seconds=84)),
-            "currentGasDay": gas_day(slot).isoformat(),
-            "instantaneousFlow": groups,
-        }
-
-    def catalogue(self) -> object:
-        """``GET /publications/catalogue``: categories, sub-categories, entries."""
-        return catalogue_payload()
-
-    def publications(self) -> object:
-        """``POST /publications/gasday``: values of the requested ids; 400 for an unknown id."""
-        body = self._read_json()
-        first, last = _parse_date(body, "fromDate"), _parse_date(body, "toDate")
-        ids = body.get("publicationIds")
-        if not isinstance(ids, list) or not ids:
-            raise BadRequestError("'publicationIds' must be a non-empty list")
-        unknown = [i for i in ids if i not in PUBLICATIONS]
-        if unknown:
-            raise BadRequestError("Invalid publication object id")
-        latest_only = str(body.get("latestValue", "Y")).upper() != "N"
-        data = self.server.state.data
-        return [
-            {
-                "publicationId": pid,
-                "publicationName": PUBLICATIONS[pid].name,
-                "publications": data.publication_rows(pid, first, last, latest_only=latest_only),
-            }
-            for pid in ids
-        ]
-
-
-def catalogue_payload(without: t.AbstractSet[str] = frozenset()) -> dict[str, t.Any]:
-    """The catalogue as the API answers it, less the entries named in ``without``."""
-    tree: dict[str, dict[str, list[dict[str, str]]]] = {}
-    for item in PUBLICATIONS.values():
-        if item.name not in without:
-            tree.setdefault(item.category, {}).setdefault(item.sub_category, []).append(
-                {"publicationId": item.publication_id, "name": item.name},
-            )
-    return {
-        "data": [
-            {
-                "name": category,
-                "subCategory": [
-                    {"name": sub, "catalogueEntries": entries} for sub, entries in subs.items()
-                ],
-            }
-            for category, subs in tree.items()
-        ]
-    }
-
-
-ROUTES: dict[tuple[str, str], t.Callable[[Handler], object]] = {
-    ("GET", "/gasquality/latestdata"): Handler.gas_quality_latest,
-    ("POST", "/gasquality/historicdata"): Handler.gas_quality_history,
-    ("GET", "/instantaneousflow/sites"): Handler.instantaneous_flows,
-    ("GET", "/publications/catalogue"): Handler.catalogue,
-    ("POST", "/publications/gasday"): Handler.publications,
-}
 
 
 def _altered(payload: object, fault: dict[str, t.Any]) -> object:
@@ -450,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     now = dt.datetime.fromisoformat(args.now) if args.now else dt.datetime.now(dt.UTC)
     state = FakeState(
-        NationalGasData(args.seed, now), string_numbers=args.string_numbers, nulls=args.nulls
+        NationalGasData(args.seed, now, string_numbers=args.string_numbers, nulls=args.nulls)
     )
     state.faults.extend(args.fault)
     try:

@@ -209,27 +209,44 @@ def tap_config(fake_api: FakeNationalGasProcess) -> dict[str, t.Any]:
 
 RUN_ETL = str(REPO_ROOT / "run-etl.sh")
 JOB = "nationalgas-to-influxdb"
+FLOWS_JOB = "nationalgas-flows"
 
 
 def published(
-    now: dt.datetime, gas_quality_hours: int = 1, *, flows: bool = True
+    now: dt.datetime,
+    gas_quality_hours: int = 1,
+    *,
+    flows: bool = True,
+    since: t.Sequence[dt.datetime] = (),
 ) -> dict[str, dict]:
     """What the fake published by ``now`` (from the start date), as the pipeline must store it.
 
     ``flows=False``: as the job ``nationalgas-to-influxdb`` alone stores it (no flows).
+    ``since``: the clocks of the runs of the jobs before the one at ``now``. The streams that
+    read whatever their path serves store what it served at each run
+    (:func:`testkit.expected.served`); gas quality and publications are stated here.
     """
-    state = expected.fake_state(now)
+    data = expected.fake_data(now)
     last = dt.date.fromisoformat(FAKE_END_DATE)
-    return {
-        "gas_quality": expected.gas_quality(state, expected.latest_hours(state, gas_quality_hours)),
-        "instantaneous_flow": expected.flows(state) if flows else {},
-        "gas_publication": expected.publications(
-            state,
+    streams = expected.job_streams(JOB, FLOWS_JOB) if flows else expected.job_streams(JOB)
+    runs = [(streams, moment) for moment in [*since, now]]
+    stated = {
+        expected.measurement("gas_quality"): expected.gas_quality(
+            data, expected.latest_hours(data, gas_quality_hours)
+        ),
+        expected.measurement("publications"): expected.publications(
+            data,
             PUBLICATION_IDS,
             last - dt.timedelta(days=10),
             last,
             dt.datetime.fromisoformat(FAKE_START_DATE),
         ),
+    }
+    return {
+        measurement: stated[measurement]
+        if measurement in stated
+        else expected.served(runs, measurement)
+        for measurement in expected.MEASUREMENTS
     }
 
 

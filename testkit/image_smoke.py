@@ -34,9 +34,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from testkit import expected
 from testkit.fake_nationalgas import FakeNationalGasProcess
 from testkit.fixtures import FAKE_END_DATE, FAKE_NOW, FAKE_START_DATE
 from testkit.influx import LocalInfluxDB
+from testkit.nationalgas_data import GAS_QUALITY_SITES
 from testkit.processes import REPO_ROOT, stop_process, wait_until
 
 DOCKER = "/usr/bin/docker"  # Debian's client: BuildKit built in, no buildx plugin needed
@@ -44,6 +46,8 @@ IMAGE = "data-imports:smoke"
 PREVIOUS = "data-imports:smoke-previous"
 BASE_PACKAGES = "python3,python3-venv,python3-pip,python-is-python3,ca-certificates,passwd"
 INFLUX_STAND_IN = "influxdb:2.7"
+GAS_QUALITY = expected.measurement("gas_quality")  # meltano.yml's measurement of the streams
+FLOWS = expected.measurement("instantaneous_flows")
 GRAFANA_UID = 472
 """Grafana's user: the compose stack's dashboards service runs as it."""
 # the container's own /tmp, on a tmpfs
@@ -225,14 +229,15 @@ def check_run(engine: Engine, influxdb: LocalInfluxDB, envs: Path) -> None:
     result = engine.docker(
         "run", "--rm", *HARDENED_OPTIONS, "--network", "host", "--env-file", str(envs), IMAGE, "run"
     )
-    count = len(influxdb.points("smoke_run", "gas_quality"))
-    if count != 12:
+    count = len(influxdb.points("smoke_run", GAS_QUALITY))
+    if count != len(GAS_QUALITY_SITES):
         raise RuntimeError(
-            f"run stored {count} gas_quality points, 12 expected:\n{result.stdout[-2000:]}"
+            f"run stored {count} {GAS_QUALITY} points, {len(GAS_QUALITY_SITES)} expected:\n"
+            f"{result.stdout[-2000:]}"
         )
     say(
-        f"run (read-only, no capabilities): exit 0, {count} gas_quality points, "
-        f"{len(influxdb.points('smoke_run', 'instantaneous_flow'))} instantaneous_flow points"
+        f"run (read-only, no capabilities): exit 0, {count} {GAS_QUALITY} points, "
+        f"{len(influxdb.points('smoke_run', FLOWS))} {FLOWS} points"
     )
 
 
@@ -368,17 +373,20 @@ def check_schedule(engine: Engine, influxdb: LocalInfluxDB, envs: Path) -> None:
             return status == "healthy" and '"exit_code": 0' in last.stdout
 
         wait_until(healthy_after_a_run, "a scheduled run and a healthy status", timeout=180)
-        count = len(influxdb.points("smoke_schedule", "gas_quality"))
+        count = len(influxdb.points("smoke_schedule", GAS_QUALITY))
         engine.docker("stop", "--time", "60", "smoke-schedule")
         state = engine.docker(
             "inspect", "--format", "{{.State.ExitCode}}", "smoke-schedule"
         ).stdout.strip()
         logs = engine.docker("logs", "smoke-schedule").stdout
-        if state != "0" or "scheduler stopped" not in logs or count != 12:
+        if state != "0" or "scheduler stopped" not in logs or count != len(GAS_QUALITY_SITES):
             raise RuntimeError(
                 f"schedule: exit code {state}, {count} points; logs:\n{logs[-3000:]}"
             )
-        say(f"schedule: ran the job, healthy, {count} gas_quality points, stopped with exit code 0")
+        say(
+            f"schedule: ran the job, healthy, {count} {GAS_QUALITY} points, stopped with exit "
+            "code 0"
+        )
     finally:
         engine.docker("rm", "--force", "smoke-schedule", check=False)
 

@@ -3,20 +3,44 @@
 Everything is a pure function of a seed and the fake's clock ("now"), so a test can say what
 the API published at any moment: hourly gas quality per site, 2-minute instantaneous flows
 published every 12 minutes, and daily publications that are revised days later.
+
+:data:`ROUTES` is what the fake serves, keyed by path (a tap stream's ``path``): for each, the
+method, the answer (a method of :class:`NationalGasData`) and, for a stream that reads whatever
+its path serves, the records a run reads (another method). The answer and the records are built
+from the same methods, so the expectations of the tests (``testkit.expected``) follow the data.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import typing as t
 import zlib
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from tap_nationalgas.feed import FLOW_GROUPS
 from tap_nationalgas.sets import SETS
+from tap_nationalgas.values import key as tap_key
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 LONDON = ZoneInfo("Europe/London")
 UTC = dt.UTC
+FLOW_SLOT_MINUTES, FLOW_SLOT_OFFSET = 12, 10
+"""The flow feed's publication slots: every 12 minutes, at 10 past the hour and so on."""
+FLOW_VISIBLE_AFTER = dt.timedelta(seconds=90)
+"""A publication of the flow feed is served this long after its slot."""
+FLOW_SCHEDULE_AFTER = dt.timedelta(minutes=12)
+"""A flow reading's schedule time: this long after the time it applies at."""
+FLOW_PUBLISHED_AFTER = dt.timedelta(seconds=84)
+"""The flow feed's ``publishedTime``: this long after its 12-minute slot."""
+
+Record = dict[str, object]
+"""A record as a tap stream emits it, by property: datetimes aware, numbers as floats."""
+Body = dict[str, t.Any]
+"""The JSON body of a request (empty for a GET)."""
 
 # Gas quality sites: names of NTS terminals and storage sites; the API's own ids and area
 # names are not public, so these are plausible stand-ins.
@@ -132,6 +156,27 @@ class _Version:
     quality: str
 
 
+class BadRequestError(Exception):
+    """The request is malformed: answered 400."""
+
+
+def parse_date(body: Body, key: str) -> dt.date:
+    """A date of a request body, ``YYYY-MM-DD``.
+
+    Raises:
+        BadRequestError: when it is missing or not a date.
+    """
+    try:
+        return dt.date.fromisoformat(str(body[key]))
+    except (KeyError, ValueError) as exc:
+        raise BadRequestError(f"'{key}' must be a date, YYYY-MM-DD") from exc
+
+
+def read_number(sent: object) -> float | None:
+    """A number as a stream reads what the API sent (a number, its text, or null)."""
+    return None if sent is None else float(t.cast("str", sent))
+
+
 def chance(*parts: object) -> float:
     """A deterministic number in [0, 1) for the given parts."""
     return zlib.crc32(":".join(map(str, parts)).encode()) / 2**32
@@ -159,12 +204,24 @@ def floor_to(instant: dt.datetime, minutes: int, offset: int = 0) -> dt.datetime
 
 
 class NationalGasData:
-    """What the API holds for a seed, as seen at the fake's current time."""
+    """What the API holds for a seed, as seen at the fake's current time, and how it sends it."""
 
-    def __init__(self, seed: int, now: dt.datetime) -> None:
-        """Start the fake clock at ``now``."""
+    def __init__(
+        self, seed: int, now: dt.datetime, *, string_numbers: bool = False, nulls: bool = False
+    ) -> None:
+        """Start the fake clock at ``now``; ``string_numbers`` and ``nulls``: the quirks on."""
         self.seed = seed
         self.now = now.astimezone(UTC)
+        self.string_numbers = string_numbers
+        self.nulls = nulls
+
+    def sent(self, value: float, key: object) -> object:
+        """A value as the API may send it: number, string or (with nulls on) null."""
+        if self.nulls and chance("null", key) < 0.05:
+            return None
+        if self.string_numbers and chance("string", key) < 0.35:
+            return str(value)
+        return value
 
     # gas quality: one reading per site per hour
     def gas_quality(self, site_id: int, at: dt.datetime) -> dict[str, float]:
@@ -184,6 +241,73 @@ class NationalGasData:
             "n2": round(2.0 + 1.2 * _noise(self.seed, "n2", site_id, hours), 2),
         }
 
+    def gas_quality_sent(self, site_id: int, at: dt.datetime) -> dict[str, object]:
+        """The seven metrics of one site at one hour as the API sends them."""
+        stamp = int(at.timestamp())
+        return {
+            key: self.sent(value, (key, site_id, stamp))
+            for key, value in self.gas_quality(site_id, at).items()
+        }
+
+    def gas_quality_records(self, times: Iterable[dt.datetime]) -> list[Record]:
+        """The records of every site's readings at these hours (streams ``gas_quality*``)."""
+        return [
+            {
+                "site_id": site_id,
+                "site_name": name,
+                "area_name": area,
+                "published_time": at,
+                **{k: read_number(v) for k, v in self.gas_quality_sent(site_id, at).items()},
+            }
+            for at in times
+            for site_id, name, area in GAS_QUALITY_SITES
+        ]
+
+    def gas_quality_latest_records(self) -> list[Record]:
+        """The records of the latest publication."""
+        return self.gas_quality_records([self.gas_quality_latest_time()])
+
+    def answer_gas_quality_latest(self, _body: Body) -> object:
+        """``GET /gasquality/latestdata``: one detail object per site."""
+        at = self.gas_quality_latest_time()
+        return {
+            "publishedTime": local_iso(at),
+            "gasQualityData": [
+                {
+                    "siteId": site_id,
+                    "siteName": name,
+                    "areaName": area,
+                    "siteGasQualityDetail": self.gas_quality_sent(site_id, at),
+                }
+                for site_id, name, area in GAS_QUALITY_SITES
+            ],
+        }
+
+    def answer_gas_quality_history(self, body: Body) -> object:
+        """``POST /gasquality/historicdata``: readings per site for a date range.
+
+        Raises:
+            BadRequestError: for dates that are missing, malformed or reversed.
+        """
+        first, last = parse_date(body, "fromDate"), parse_date(body, "toDate")
+        if last < first:
+            raise BadRequestError("'toDate' is before 'fromDate'")
+        wanted = set(body.get("siteIds") or [s[0] for s in GAS_QUALITY_SITES])
+        times = self.gas_quality_times(first, last)
+        return [
+            {
+                "siteId": site_id,
+                "siteName": name,
+                "areaName": area,
+                "siteGasQualityDetail": [
+                    {"publishedTime": local_iso(at), **self.gas_quality_sent(site_id, at)}
+                    for at in times
+                ],
+            }
+            for site_id, name, area in GAS_QUALITY_SITES
+            if site_id in wanted
+        ]
+
     def gas_quality_latest_time(self) -> dt.datetime:
         """The hour of the latest gas quality publication."""
         return floor_to(self.now, 60)
@@ -201,7 +325,7 @@ class NationalGasData:
     # instantaneous flows: 2-minute readings, published every 12 minutes
     def flow_publication_time(self) -> dt.datetime:
         """The schedule time of the latest 12-minute publication (minutes 10, 22, 34, 46, 58)."""
-        return floor_to(self.now - dt.timedelta(seconds=90), 12, offset=10)
+        return floor_to(self.now - FLOW_VISIBLE_AFTER, FLOW_SLOT_MINUTES, FLOW_SLOT_OFFSET)
 
     def flow_readings(self) -> list[dt.datetime]:
         """Reading times of the current gas day that the latest publication holds."""
@@ -211,6 +335,16 @@ class NationalGasData:
         count = int((last - day_start).total_seconds() // 120) + 1
         return [day_start + dt.timedelta(minutes=2 * i) for i in range(max(count, 0))]
 
+    def flow_times_published(self, first: dt.datetime, last: dt.datetime) -> set[dt.datetime]:
+        """Every reading time held by a publication of the feed served in ``[first, last)``."""
+        times: set[dt.datetime] = set()
+        slot = floor_to(first, FLOW_SLOT_MINUTES, FLOW_SLOT_OFFSET)
+        while (served := slot + FLOW_VISIBLE_AFTER) < last:
+            if served >= first:
+                times.update(NationalGasData(self.seed, served).flow_readings())
+            slot += dt.timedelta(minutes=FLOW_SLOT_MINUTES)
+        return times
+
     def flow_rate(self, group: int, site: int, at: dt.datetime) -> float:
         """Flow in mcm/d (linepack in mcm) of one site at one reading."""
         hours = at.timestamp() / 3600
@@ -219,6 +353,74 @@ class NationalGasData:
             return 0.0  # sites that are shut in
         wave = math.sin(hours / 24 * 2 * math.pi + site)
         return round(base * (1 + 0.15 * wave + 0.01 * _noise(self.seed, group, site, hours)), 4)
+
+    def flow_rate_sent(self, group: int, site: int, at: dt.datetime) -> object:
+        """A site's flow at one reading as the API sends it."""
+        return self.sent(self.flow_rate(group, site, at), (group, site, at.timestamp()))
+
+    def flow_quality(self, group: int, site: int, at: dt.datetime) -> str | None:
+        """A reading's quality indicator: ``E`` for one reading in 11, else none."""
+        return None if (group + site + at.minute) % 11 else "E"
+
+    def flow_published_time(self) -> dt.datetime:
+        """The ``publishedTime`` of the latest publication of the feed."""
+        return self.flow_publication_time() + FLOW_PUBLISHED_AFTER
+
+    def flow_records(self, readings: Iterable[dt.datetime] | None = None) -> list[Record]:
+        """The records of every flow site at these times (default: what the feed holds now)."""
+        times = self.flow_readings() if readings is None else list(readings)
+        published = self.flow_published_time()
+        return [
+            {
+                "group_id": tap_key(group),
+                "site_id": tap_key(site),
+                "group": group,
+                "site_name": site,
+                "applicable_at": at,
+                "flow_rate": read_number(self.flow_rate_sent(g, s, at)),
+                "quality_indicator": self.flow_quality(g, s, at),
+                "schedule_time": at + FLOW_SCHEDULE_AFTER,
+                "published_time": published,
+                "gas_day": gas_day(at),
+            }
+            for g, (group, sites) in enumerate(FLOW_GROUPS)
+            for s, site in enumerate(sites)
+            for at in times
+        ]
+
+    def answer_flows(self, _body: Body) -> object:
+        """``GET /instantaneousflow/sites``: the current gas day's readings, newest first."""
+        slot = self.flow_publication_time()
+        # newest first; the texts of a reading time are the same for every site
+        readings = [
+            (at, local_iso(at), local_iso(at + FLOW_SCHEDULE_AFTER))
+            for at in reversed(self.flow_readings())
+        ]
+        return {
+            "publishedTime": local_iso(self.flow_published_time()),
+            "currentGasDay": gas_day(slot).isoformat(),
+            "instantaneousFlow": [
+                {
+                    "description": description,
+                    "sites": [
+                        {
+                            "siteName": site,
+                            "siteGasDetail": [
+                                {
+                                    "applicableAt": applicable,
+                                    "flowRate": self.flow_rate_sent(g, s, at),
+                                    "qualityIndicator": self.flow_quality(g, s, at),
+                                    "scheduleTime": scheduled,
+                                }
+                                for at, applicable, scheduled in readings
+                            ],
+                        }
+                        for s, site in enumerate(sites)
+                    ],
+                }
+                for g, (description, sites) in enumerate(FLOW_GROUPS)
+            ],
+        }
 
     # publications: one value per gas day, generated the day after, some revised later
     def publication_rows(
@@ -230,25 +432,92 @@ class NationalGasData:
         latest_only: bool,
     ) -> list[dict[str, object]]:
         """Rows for gas days ``first`` to ``last`` generated up to now, newest gas day first."""
+        return [
+            {
+                "applicableAt": local_iso(dt.datetime.combine(day, dt.time(), UTC)),
+                "applicableFor": day.isoformat(),
+                "value": version.value,
+                "generatedTimeStamp": local_iso(version.generated),
+                "qualityIndicator": version.quality,
+            }
+            for day, version in self._publication_values(
+                publication_id, first, last, latest_only=latest_only
+            )
+        ]
+
+    def publication_records(
+        self, ids: Iterable[str], first: dt.date, last: dt.date, since: dt.datetime
+    ) -> list[Record]:
+        """The latest value of each data item for gas days ``first`` to ``last``, as records.
+
+        Only values generated at or after ``since`` count (the stream's ``start_date``).
+        """
+        return [
+            {
+                "publication_id": pid,
+                "publication_name": PUBLICATIONS[pid].name,
+                "applicable_at": dt.datetime.combine(day, dt.time(), UTC),
+                "applicable_for": day,
+                "value": read_number(version.value),
+                "quality_indicator": version.quality or None,
+                "generated_time": version.generated,
+            }
+            for pid in ids
+            for day, version in self._publication_values(pid, first, last, latest_only=True)
+            if version.generated >= since
+        ]
+
+    def answer_publications(self, body: Body) -> object:
+        """``POST /publications/gasday``: values of the requested ids.
+
+        Raises:
+            BadRequestError: for bad dates, no ids, or an id the catalogue does not hold.
+        """
+        first, last = parse_date(body, "fromDate"), parse_date(body, "toDate")
+        ids = body.get("publicationIds")
+        if not isinstance(ids, list) or not ids:
+            raise BadRequestError("'publicationIds' must be a non-empty list")
+        if any(i not in PUBLICATIONS for i in ids):
+            raise BadRequestError("Invalid publication object id")
+        latest_only = str(body.get("latestValue", "Y")).upper() != "N"
+        return [
+            {
+                "publicationId": pid,
+                "publicationName": PUBLICATIONS[pid].name,
+                "publications": self.publication_rows(pid, first, last, latest_only=latest_only),
+            }
+            for pid in ids
+        ]
+
+    def answer_catalogue(self, _body: Body) -> object:
+        """``GET /publications/catalogue``: categories, sub-categories, entries."""
+        return catalogue_payload()
+
+    def catalogue_records(self) -> list[Record]:
+        """The catalogue's entries, as records."""
+        return [
+            {
+                "publication_id": item.publication_id,
+                "name": item.name,
+                "category": item.category,
+                "sub_category": item.sub_category,
+            }
+            for item in PUBLICATIONS.values()
+        ]
+
+    def _publication_values(
+        self, publication_id: str, first: dt.date, last: dt.date, *, latest_only: bool
+    ) -> list[tuple[dt.date, _Version]]:
+        """The values of gas days ``first`` to ``last`` generated up to now, newest day first."""
         item = PUBLICATIONS[publication_id]
-        rows: list[dict[str, object]] = []
+        found: list[tuple[dt.date, _Version]] = []
         day = last
         while day >= first:
             versions = self._publication_versions(item, day)
             visible = [v for v in versions if v.generated <= self.now]
-            for version in visible[-1:] if latest_only else visible:
-                applicable_at = dt.datetime.combine(day, dt.time(), UTC)
-                rows.append(
-                    {
-                        "applicableAt": local_iso(applicable_at),
-                        "applicableFor": day.isoformat(),
-                        "value": version.value,
-                        "generatedTimeStamp": local_iso(version.generated),
-                        "qualityIndicator": version.quality,
-                    }
-                )
+            found += [(day, v) for v in (visible[-1:] if latest_only else visible)]
             day -= dt.timedelta(days=1)
-        return rows
+        return found
 
     def _publication_versions(self, item: Publication, day: dt.date) -> list[_Version]:
         ordinal = day.toordinal()
@@ -271,3 +540,55 @@ class NationalGasData:
             ).astimezone(UTC)
             versions.append(_Version(f"{revised:.{item.decimals}f}", revised_time, "A"))
         return versions
+
+
+def catalogue_payload(without: t.AbstractSet[str] = frozenset()) -> dict[str, t.Any]:
+    """The catalogue as the API answers it, less the entries named in ``without``."""
+    tree: dict[str, dict[str, list[dict[str, str]]]] = {}
+    for item in PUBLICATIONS.values():
+        if item.name not in without:
+            tree.setdefault(item.category, {}).setdefault(item.sub_category, []).append(
+                {"publicationId": item.publication_id, "name": item.name},
+            )
+    return {
+        "data": [
+            {
+                "name": category,
+                "subCategory": [
+                    {"name": sub, "catalogueEntries": entries} for sub, entries in subs.items()
+                ],
+            }
+            for category, subs in tree.items()
+        ]
+    }
+
+
+@dataclass(frozen=True)
+class Route:
+    """A path the fake serves: its method, its answer, and the records a run of its stream reads.
+
+    ``records`` is for a stream that reads whatever its path serves: the records a run at the
+    fake's clock reads, in the stream's properties (datetimes aware, numbers as floats). The
+    tests expect what such a run stores from them (``testkit.expected.served``). None: the
+    records depend on the request (a window of days, chosen ids) and the tests state them.
+    """
+
+    method: str
+    answer: Callable[[NationalGasData, Body], object]
+    records: Callable[[NationalGasData], list[Record]] | None = None
+
+
+ROUTES: dict[str, Route] = {
+    "/gasquality/latestdata": Route(
+        "GET", NationalGasData.answer_gas_quality_latest, NationalGasData.gas_quality_latest_records
+    ),
+    "/gasquality/historicdata": Route("POST", NationalGasData.answer_gas_quality_history),
+    "/instantaneousflow/sites": Route(
+        "GET", NationalGasData.answer_flows, NationalGasData.flow_records
+    ),
+    "/publications/catalogue": Route(
+        "GET", NationalGasData.answer_catalogue, NationalGasData.catalogue_records
+    ),
+    "/publications/gasday": Route("POST", NationalGasData.answer_publications),
+}
+"""What the fake serves, by path: the one list to add an endpoint (a stream's ``path``) to."""

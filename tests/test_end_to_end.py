@@ -13,6 +13,8 @@ from tap_nationalgas.feed import FLOW_GROUPS
 from testkit import expected
 from testkit.fixtures import (
     FAKE_NOW,
+    FLOWS_JOB,
+    JOB,
     MELTANO,
     meltano,
     published,
@@ -23,8 +25,8 @@ from testkit.processes import REPO_ROOT
 if t.TYPE_CHECKING:
     from testkit.fake_nationalgas import FakeNationalGasProcess
 
-JOB = "nationalgas-to-influxdb"
-FLOWS_JOB = "nationalgas-flows"
+GAS_QUALITY = expected.measurement("gas_quality")
+PUBLICATIONS = expected.measurement("publications")
 STATE_ID = "dev:tap-nationalgas-to-target-influxdb"
 FLOWS_STATE_ID = "dev:tap-nationalgas-flows-to-target-influxdb"
 
@@ -66,14 +68,13 @@ def test_meltano_run_loads_every_stream_then_resumes_without_duplicates(
     third = meltano(project_env, "run", JOB, FLOWS_JOB)
     assert third.returncode == 0, third.stderr[-3000:]
     after = expected.snapshot(influxdb, bucket)
-    new = published(later)
-    for measurement in ("instantaneous_flow", "gas_publication"):
-        assert after[measurement] == new[measurement], measurement
     # the hours between the two runs are caught up from the history endpoint
-    assert after["gas_quality"] == published(later, 7)["gas_quality"]
-    revised = [f for f in after["gas_publication"].values() if f.get("quality_indicator") == "A"]
+    new = published(later, 7, since=[now])
+    for measurement in expected.MEASUREMENTS:
+        assert after[measurement] == new[measurement], measurement
+    revised = [f for f in after[PUBLICATIONS].values() if f.get("quality_indicator") == "A"]
     assert revised, "the revised opening linepack replaced its first value"
-    assert len(after["gas_publication"]) == len(new["gas_publication"])
+    assert len(after[PUBLICATIONS]) == len(new[PUBLICATIONS])
 
 
 def test_a_run_influxdb_refuses_is_recorded_as_failed_and_keeps_the_state(
@@ -126,7 +127,7 @@ def test_run_etl_runs_a_job_once_when_started_twice(project_env, influxdb, bucke
     log = (Path(project_env["DATA_IMPORTS_LOG_DIR"]) / "run-etl.log").read_text()
     assert log.count(f"starting {JOB}") == 1
     assert "another run" in log
-    assert len(influxdb.points(bucket, "gas_quality")) == len(GAS_QUALITY_SITES)
+    assert len(influxdb.points(bucket, GAS_QUALITY)) == len(GAS_QUALITY_SITES)
 
 
 def test_setup_check_passes_and_names_a_wrong_token(project_env, tmp_path):

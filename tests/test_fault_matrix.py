@@ -15,16 +15,17 @@ import signal
 import time
 import typing as t
 import urllib.request
+from dataclasses import dataclass
 
 import pytest
 from croniter import croniter
 
 from tap_nationalgas import values
 from testkit import expected
-from testkit.fixtures import FAKE_NOW, FAKE_START_DATE, tap_settings
+from testkit.fixtures import FAKE_NOW, FAKE_START_DATE, PUBLICATION_IDS, tap_settings
 from testkit.influx import run_influx_delete, run_influx_write, write_lines
-from testkit.nationalgas_data import GAS_QUALITY_SITES, NationalGasData, floor_to
-from testkit.pipeline import BACKFILL, FLOWS, MAIN, Pipeline, PipelineRun, project
+from testkit.nationalgas_data import GAS_QUALITY_SITES
+from testkit.pipeline import BACKFILL, FLOWS, MAIN, Pipeline, PipelineRun, Running, project
 from testkit.processes import wait_until
 from testkit.readme import missing_table
 
@@ -32,13 +33,16 @@ if t.TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from testkit.expected import Points
+    from testkit.expected import Points, Run
     from testkit.fake_nationalgas import FakeNationalGasProcess
     from testkit.influx import LocalInfluxDB, RemoteInfluxDB2
 
 T0 = dt.datetime.fromisoformat(FAKE_NOW).astimezone(dt.UTC)  # 2026-03-29 08:00 UTC
 START = dt.datetime.fromisoformat(FAKE_START_DATE)
-PUBLICATION_IDS = ["PUBOB637", "PUBOB603", "PUBOB693"]
+# the measurements of the streams, as meltano.yml maps them
+GAS_QUALITY = expected.measurement("gas_quality")
+FLOWS_MEASUREMENT = expected.measurement("instantaneous_flows")
+PUBLICATIONS = expected.measurement("publications")
 SCENARIOS: list[tuple[str, str, str]] = []
 """(the fault, what the pipeline does, the test that shows it), in the README's order."""
 
@@ -74,6 +78,8 @@ class Bench:
         tap_config = {**tap_settings(fake.url), "publication_ids": PUBLICATION_IDS}
         self.pipeline = Pipeline(workdir, tap_config, target_config)
         self.now = T0
+        self.runs: list[Run] = []
+        """Every run started: the streams its extractor reads, at the fake's clock."""
 
     def at(self, moment: dt.datetime) -> None:
         """Set the fake's clock."""
@@ -88,6 +94,20 @@ class Bench:
         """Read up to the fake's today, as a run on that day would."""
         return {"end_date": uk_date(self.now).isoformat(), **(tap or {})}
 
+    def start(
+        self,
+        extractor: str = MAIN,
+        *,
+        tap: dict[str, t.Any] | None = None,
+        pipeline: Pipeline | None = None,
+        **options: t.Any,
+    ) -> Running:
+        """Start a run of an extractor's streams (by this bench's pipeline, or another)."""
+        self.runs.append((expected.extractor_streams(extractor), self.now))
+        return (pipeline or self.pipeline).start(
+            extractor, tap_overrides=self.tap_overrides(tap), **options
+        )
+
     def run(
         self,
         extractor: str = MAIN,
@@ -97,19 +117,32 @@ class Bench:
         **options: t.Any,
     ) -> PipelineRun:
         """One run of an extractor's streams into the bucket; check how it ended."""
-        result = self.pipeline.run(extractor, tap_overrides=self.tap_overrides(tap), **options)
+        result = self.pipeline.finish(self.start(extractor, tap=tap, **options))
         assert result.ok == ok, result.log[-6000:]
         return result
+
+    def tap_in_process(self, extractor: str) -> str:
+        """The tap of one run, in this process: its Singer messages, for one load later."""
+        self.runs.append((expected.extractor_streams(extractor), self.now))
+        return self.pipeline.tap_in_process(extractor, self.tap_overrides(None))
 
     def stored(self) -> dict[str, Points]:
         """What the bucket holds."""
         return expected.snapshot(self.engine, self.bucket)
 
     def check(self, want: dict[str, Points], *, fields: bool = True) -> None:
-        """0 lost, 0 stored twice, the values as published, and the state never ahead."""
+        """0 lost, 0 stored twice, the values as published, and the state never ahead.
+
+        A measurement ``want`` does not state holds what the runs' streams stored in it read
+        from the fake at each run (:func:`testkit.expected.served`): nothing when no run read
+        one of them.
+        """
         stored = self.stored()
         for measurement in expected.MEASUREMENTS:
-            have, need = stored[measurement], want.get(measurement, {})
+            need = want.get(measurement)
+            if need is None:
+                need = expected.served(self.runs, measurement)
+            have = stored[measurement]
             lost, extra = need.keys() - have.keys(), have.keys() - need.keys()
             assert (len(lost), len(extra)) == (0, 0), (
                 f"{measurement}: {len(need)} points expected, {len(have)} stored: {len(lost)} "
@@ -123,16 +156,34 @@ class Bench:
             assert_state_not_ahead(state, stored)
 
 
-PARTITIONS: dict[str, tuple[str, Callable[[dict[str, str]], str], str | None]] = {
-    "gas_quality": ("gas_quality", lambda tags: tags["site_id"], None),
-    "gas_quality_history": ("gas_quality", lambda tags: tags["site_id"], None),
-    "instantaneous_flows": (
-        "instantaneous_flow",
-        lambda tags: f"{tags['group_id']}/{tags['site_id']}",
-        None,
-    ),
-    "publications": ("gas_publication", lambda tags: tags["publication_id"], "generated_time"),
+@dataclass(frozen=True)
+class Partitions:
+    """How the bookmarks of a stream's state compare with what is stored of it.
+
+    A partition's key is its point's tags of the stream's mapping (meltano.yml), joined by
+    ``/``; its bookmark is the point's time, or the field of the stream's replication key when
+    the mapping stamps points with another property.
+    """
+
+    measurement: str
+    tags: tuple[str, ...]
+    field: str | None
+
+    def key(self, tags: dict[str, str]) -> str:
+        """The partition of a stored point."""
+        return "/".join(tags[tag] for tag in self.tags)
+
+
+PARTITIONS = {
+    stream: Partitions(
+        mapping.measurement,
+        mapping.tags,
+        None if replication_key == mapping.timestamp else replication_key,
+    )
+    for stream, mapping in expected.MAPPINGS.items()
+    if (replication_key := expected.TAP_STREAMS[stream].replication_key)
 }
+"""Every incremental stream that meltano.yml maps, by name."""
 
 
 def instant(text: str) -> dt.datetime:
@@ -145,10 +196,11 @@ def assert_state_not_ahead(state: dict[str, t.Any], stored: dict[str, Points]) -
     for stream, stream_state in state.get("bookmarks", {}).items():
         if stream not in PARTITIONS:
             continue
-        measurement, key_of, field = PARTITIONS[stream]
+        partitions = PARTITIONS[stream]
+        field = partitions.field
         newest: dict[str, dt.datetime] = {}
-        for (tags, time_ns), fields in stored[measurement].items():
-            key = key_of(dict(tags))
+        for (tags, time_ns), fields in stored[partitions.measurement].items():
+            key = partitions.key(dict(tags))
             moment = instant(fields[field]) if field else instant_ns(time_ns)
             newest[key] = max(newest.get(key, moment), moment)
         for partition in stream_state.get("partition_bookmarks", []):
@@ -161,35 +213,35 @@ def assert_state_not_ahead(state: dict[str, t.Any], stored: dict[str, Points]) -
 
 def gas_quality(now: dt.datetime, first: dt.datetime, last: dt.datetime | None = None) -> Points:
     """Every site's hourly readings from ``first`` to ``last`` (default: the latest hour)."""
-    state = expected.fake_state(now)
-    last = last or state.data.gas_quality_latest_time()
-    return expected.gas_quality(state, expected.hours(first, last))
+    data = expected.fake_data(now)
+    last = last or data.gas_quality_latest_time()
+    return expected.gas_quality(data, expected.hours(first, last))
 
 
 def latest_hour(now: dt.datetime) -> dt.datetime:
     """The hour of the latest gas quality publication at ``now``."""
-    return expected.fake_state(now).data.gas_quality_latest_time()
+    return expected.fake_data(now).gas_quality_latest_time()
 
 
 def publications(now: dt.datetime, first: dt.date | None = None) -> Points:
     """The latest value of every data item read by the main job, as of ``now``."""
     first = first or START.date() - dt.timedelta(days=10)
     return expected.publications(
-        expected.fake_state(now), PUBLICATION_IDS, first, uk_date(now), START
+        expected.fake_data(now), PUBLICATION_IDS, first, uk_date(now), START
     )
 
 
 def main_job(now: dt.datetime, first_hour: dt.datetime | None = None) -> dict[str, Points]:
     """What the 30-minute job stores when its first run was at ``first_hour`` (default: now)."""
     return {
-        "gas_quality": gas_quality(now, first_hour or latest_hour(now)),
-        "gas_publication": publications(now),
+        GAS_QUALITY: gas_quality(now, first_hour or latest_hour(now)),
+        PUBLICATIONS: publications(now),
     }
 
 
 def feed(now: dt.datetime) -> Points:
     """The flow readings the feed holds at ``now``."""
-    return expected.flows(expected.fake_state(now))
+    return expected.flows(expected.fake_data(now))
 
 
 @pytest.fixture
@@ -231,9 +283,7 @@ def test_history_window_answers_empty(bench: Bench, answer: dict[str, t.Any]):
     bench.later(minutes=30)
     second = bench.run(BACKFILL)
     assert "24 gaps filled" in second.log
-    bench.check(
-        {"gas_quality": gas_quality(bench.now, START, T0), "gas_publication": publications(T0)}
-    )
+    bench.check({GAS_QUALITY: gas_quality(bench.now, START, T0), PUBLICATIONS: publications(T0)})
 
 
 @scenario(
@@ -256,8 +306,8 @@ def test_publications_window_answers_empty(bench: Bench):
     assert "6 gaps filled" in second.log
     bench.check(
         {
-            "gas_quality": gas_quality(bench.now, latest_hour(bench.now)),
-            "gas_publication": publications(bench.now, START.date()),
+            GAS_QUALITY: gas_quality(bench.now, latest_hour(bench.now)),
+            PUBLICATIONS: publications(bench.now, START.date()),
         }
     )
 
@@ -327,7 +377,7 @@ def test_latest_gas_quality_lacks_a_site_then_has_it(bench: Bench, first_run: bo
     bench.run()
     assert not any(
         dict(tags)["site_id"] == "5" and instant_ns(time_ns) == bench.now.replace(minute=0)
-        for tags, time_ns in bench.stored()["gas_quality"]
+        for tags, time_ns in bench.stored()[GAS_QUALITY]
     )
     bench.later(minutes=10)  # the same publication
     bench.run()
@@ -359,19 +409,13 @@ def test_outage_of_six_hours(bench: Bench):
     bench.later(hours=6)
     bench.run()
     bench.run(FLOWS)
-    bench.check({**main_job(bench.now, T0), "instantaneous_flow": feed(bench.now)})
+    bench.check({**main_job(bench.now, T0), FLOWS_MEASUREMENT: feed(bench.now)})
 
 
 def published_flow_times(first: dt.datetime, last: dt.datetime) -> set[dt.datetime]:
-    """Every reading time that a publication of the feed held, published from ``first`` until
-    before ``last`` (the fake publishes 90 s after each 12-minute slot)."""
-    times: set[dt.datetime] = set()
-    slot = floor_to(first, 12, offset=10)
-    while (published := slot + dt.timedelta(seconds=90)) < last:
-        if published >= first:
-            times.update(NationalGasData(1, published).flow_readings())
-        slot += dt.timedelta(minutes=12)
-    return times
+    """Every reading time that a publication of the feed held, served from ``first`` until
+    before ``last``."""
+    return expected.fake_data(first).flow_times_published(first, last)
 
 
 @scenario(
@@ -392,7 +436,7 @@ def test_outage_of_three_days_reports_what_the_feed_lost(bench: Bench):
         f"instantaneous_flows: {count} readings of {expected.FLOW_SITES} sites from "
         f"{min(lost).isoformat()} to {max(lost).isoformat()} are no longer in the feed"
     ) in run.log
-    bench.check({"instantaneous_flow": {**before, **feed(bench.now)}})
+    bench.check({FLOWS_MEASUREMENT: {**before, **feed(bench.now)}})
 
 
 def instant_ns(time_ns: int) -> dt.datetime:
@@ -419,13 +463,13 @@ def test_shipped_schedule_stores_every_published_flow_reading(bench: Bench):
     # messages go to one target run at the end, which writes what a target at each tick would.
     while (tick := ticks.get_next(dt.datetime)) <= last:
         bench.at(tick + dt.timedelta(seconds=20))  # a run reads the feed seconds after it starts
-        messages.append(bench.pipeline.tap_in_process(FLOWS, bench.tap_overrides(None)))
+        messages.append(bench.tap_in_process(FLOWS))
         runs += 1
     assert runs == 3 * 24 * 5 + 1  # the tick at the end reads the last publication before it
     loaded = bench.pipeline.load("".join(messages))
     assert loaded.target_code == 0, loaded.log[-3000:]
     want = published_flow_times(first, last)
-    stored = {instant_ns(time_ns) for _, time_ns in bench.stored()["instantaneous_flow"]}
+    stored = {instant_ns(time_ns) for _, time_ns in bench.stored()[FLOWS_MEASUREMENT]}
     lost = sorted(want - stored)
     sent = "".join(messages)
     emitted = [moment for moment in lost if moment.isoformat(timespec="microseconds") in sent]
@@ -435,7 +479,7 @@ def test_shipped_schedule_stores_every_published_flow_reading(bench: Bench):
     )
     assert len(stored) == len(want)
     bench.check(
-        {"instantaneous_flow": expected.flows(expected.fake_state(last), sorted(want))},
+        {FLOWS_MEASUREMENT: expected.flows(expected.fake_data(last), sorted(want))},
         fields=False,
     )
 
@@ -483,7 +527,7 @@ def test_file_mode_disk_full(bench: Bench, tmp_path):
     assert all(p.read_bytes().endswith(b"\n") for p in out.glob("*.lp") if p.stat().st_size)
     bench.run(FLOWS, target_overrides=file_mode)
     load_files(bench, out)
-    bench.check({"instantaneous_flow": feed(T0)})
+    bench.check({FLOWS_MEASUREMENT: feed(T0)})
 
 
 @scenario(
@@ -503,7 +547,7 @@ def test_file_mode_half_line_after_a_kill(bench: Bench, tmp_path):
     after = bench.run(FLOWS, target_overrides=file_mode)
     assert "ended in an unfinished line (a write was cut short): cut 40 bytes" in after.log
     load_files(bench, out)
-    bench.check({"instantaneous_flow": feed(bench.now)})
+    bench.check({FLOWS_MEASUREMENT: feed(bench.now)})
 
 
 @scenario(
@@ -517,12 +561,12 @@ def test_site_renamed(bench: Bench):
     bench.run()
     bench.run(BACKFILL)
     bench.check(
-        {"gas_quality": gas_quality(bench.now, START), "gas_publication": publications(bench.now)},
+        {GAS_QUALITY: gas_quality(bench.now, START), PUBLICATIONS: publications(bench.now)},
         fields=False,
     )
     names = {
         f["site_name"]
-        for (tags, _), f in bench.stored()["gas_quality"].items()
+        for (tags, _), f in bench.stored()[GAS_QUALITY].items()
         if dict(tags)["site_id"] == "1"
     }
     assert names == {"Bacton"}  # the name as the newest answer gives it
@@ -585,10 +629,10 @@ def test_influxdb_down(bench: Bench, local_influxdb: LocalInfluxDB):
 def test_field_type_conflict(bench: Bench):
     # another writer stored cv as an integer in the week of the fake data (Monday 23 March)
     stamp_ns = int((T0 - dt.timedelta(hours=3)).timestamp()) * 10**9
-    write_lines(bench.engine, bench.bucket, f"gas_quality,site_id=999 cv=39i {stamp_ns}".encode())
+    write_lines(bench.engine, bench.bucket, f"{GAS_QUALITY},site_id=999 cv=39i {stamp_ns}".encode())
     failed = bench.run(ok=False)
     assert (
-        'The field "cv" of measurement "gas_quality" is stored as integer and was sent as float'
+        f'The field "cv" of measurement "{GAS_QUALITY}" is stored as integer and was sent as float'
     ) in failed.log
     assert bench.pipeline.states == {}
 
@@ -600,10 +644,10 @@ def test_field_type_conflict(bench: Bench):
     # a reading without cv is stored, and kept beside: the delete of the week removes it too
     kept = (path.parent / "rejected.lp.stored").read_text().splitlines()
     assert not any(",cv=" in line for line in kept)
-    assert len(lines) + len(kept) == len(main_job(T0)["gas_quality"])
+    assert len(lines) + len(kept) == len(main_job(T0)[GAS_QUALITY])
     warning = next(x for x in set_aside.log.splitlines() if "set aside in" in x)
     assert f"{len(lines)} points InfluxDB refused as invalid were set aside in {path}" in warning
-    assert bench.stored()["gas_publication"] == main_job(T0)["gas_publication"]
+    assert bench.stored()[PUBLICATIONS] == main_job(T0)[PUBLICATIONS]
 
     for command in re.findall(r"influx delete .*?--predicate '[^']*'", warning):
         run_influx_delete(bench.engine, command)
@@ -618,7 +662,7 @@ def test_field_type_conflict(bench: Bench):
 )
 def test_target_killed(bench: Bench, local_influxdb: LocalInfluxDB):
     local_influxdb.queue_faults([{"hang": 15}])
-    running = bench.pipeline.start(MAIN, tap_overrides=bench.tap_overrides(None))
+    running = bench.start(MAIN)
     wait_until(lambda: local_influxdb.proxy_stats()["write_requests"] >= 1, "a hanging write")
     running.target.send_signal(signal.SIGKILL)
     killed = bench.pipeline.finish(running)
@@ -635,7 +679,7 @@ def test_target_killed(bench: Bench, local_influxdb: LocalInfluxDB):
 )
 def test_tap_killed(bench: Bench):
     bench.fake.queue_faults([{"path": "/publications/gasday", "hang": 15}])
-    running = bench.pipeline.start(MAIN, tap_overrides=bench.tap_overrides(None))
+    running = bench.start(MAIN)
     wait_until(
         lambda: bench.fake.stats()["requests"].get("/publications/gasday", 0) >= 1,
         "a hanging request",
@@ -666,13 +710,13 @@ def test_backfill_stopped_after_a_few_windows(bench: Bench, sig: signal.Signals,
     history = "/gasquality/historicdata"
     tap = {"start_date": BACKFILL_START.isoformat()}
     bench.fake.queue_faults([{"path": history}] * 3 + [{"path": history, "hang": 30}])
-    running = bench.pipeline.start(BACKFILL, tap_overrides=bench.tap_overrides(tap))
+    running = bench.start(BACKFILL, tap=tap)
     three_windows = 3 * 2 * 24 * len(GAS_QUALITY_SITES)
 
     def three_windows_stored() -> bool:
         return (
             bench.fake.stats()["requests"].get(history, 0) >= 4
-            and len(bench.engine.points(bench.bucket, "gas_quality")) >= three_windows
+            and len(bench.engine.points(bench.bucket, GAS_QUALITY)) >= three_windows
         )
 
     wait_until(three_windows_stored, "three windows stored", timeout=60)
@@ -685,7 +729,7 @@ def test_backfill_stopped_after_a_few_windows(bench: Bench, sig: signal.Signals,
     assert state, "no state saved"
     stored = bench.stored()
     assert_state_not_ahead(state, stored)
-    newest = max(instant_ns(time_ns) for _, time_ns in stored["gas_quality"])
+    newest = max(instant_ns(time_ns) for _, time_ns in stored[GAS_QUALITY])
     assert newest == dt.datetime(2026, 2, 6, 23, tzinfo=dt.UTC)  # the end of the third window
     sites = state["bookmarks"]["gas_quality_history"]["partition_bookmarks"]
     assert {instant(site["bookmark"]) for site in sites} == {newest}
@@ -695,9 +739,9 @@ def test_backfill_stopped_after_a_few_windows(bench: Bench, sig: signal.Signals,
     assert "gas_quality_history: window 2026-02-01" not in resumed.log
     bench.check(
         {
-            "gas_quality": gas_quality(bench.now, BACKFILL_START, T0),
-            "gas_publication": expected.publications(
-                expected.fake_state(T0),
+            GAS_QUALITY: gas_quality(bench.now, BACKFILL_START, T0),
+            PUBLICATIONS: expected.publications(
+                expected.fake_data(T0),
                 PUBLICATION_IDS,
                 BACKFILL_START.date() - dt.timedelta(days=10),
                 uk_date(T0),
@@ -773,7 +817,7 @@ def test_schema_drift(bench: Bench):
     assert "sends 'h2', which the stream does not read: it is not stored" in run.log
     assert run.log.count("sends 'h2'") == 1
     want = main_job(T0)
-    for fields in want["gas_quality"].values():
+    for fields in want[GAS_QUALITY].values():
         fields.pop("n2", None)
     bench.check(want)
 
@@ -785,8 +829,7 @@ def test_schema_drift(bench: Bench):
 def test_two_runs_at_once(bench: Bench, tmp_path):
     other = Pipeline(tmp_path / "other", bench.pipeline.tap_config, bench.pipeline.target_config)
     (tmp_path / "other").mkdir()
-    overrides = bench.tap_overrides(None)
-    runs = [p.start(MAIN, tap_overrides=overrides) for p in (bench.pipeline, other)]
+    runs = [bench.start(MAIN, pipeline=p) for p in (bench.pipeline, other)]
     results = [p.finish(r) for p, r in zip((bench.pipeline, other), runs, strict=True)]
     assert all(r.ok for r in results), [r.log[-3000:] for r in results]
     bench.check(main_job(T0))

@@ -134,10 +134,11 @@ def meltano(root: Path, env: dict[str, str], *args: str) -> subprocess.Completed
 
 def latest_gas_quality() -> expected.Points:
     """What the fake's latest gas quality is, stored without mappings or static tags."""
-    state = expected.fake_state(dt.datetime.fromisoformat(FAKE_NOW))
-    points = expected.gas_quality(state, expected.latest_hours(state))
+    data = expected.fake_data(dt.datetime.fromisoformat(FAKE_NOW))
+    points = expected.gas_quality(data, expected.latest_hours(data))
+    static = expected.STATIC_TAGS.items()
     return {
-        (tuple(tag for tag in tags if tag != expected.SOURCE), time): fields
+        (tuple(tag for tag in tags if tag not in static), time): fields
         for (tags, time), fields in points.items()
     }
 

@@ -101,7 +101,7 @@ def test_runs_continue_from_the_bookmarks_in_s3_on_this_host_and_on_a_new_one(  
     assert second.returncode == 0, second.stdout[-3000:]
     assert bookmark(state_in_s3(s3_server, s3_bucket)) == "2026-03-29T11:00:00.000000+00:00"
     stored = expected.snapshot(influxdb, bucket)
-    assert stored == published(now + dt.timedelta(hours=3), 4, flows=False)
+    assert stored == published(now + dt.timedelta(hours=3), 4, flows=False, since=[now])
 
     # Three hours later, on a new host: a new, empty system database, the same S3 URI.
     fake_api.advance(3 * 60)
@@ -111,7 +111,8 @@ def test_runs_continue_from_the_bookmarks_in_s3_on_this_host_and_on_a_new_one(  
     assert "No state was found" not in third.stdout
     assert bookmark(state_in_s3(s3_server, s3_bucket)) == "2026-03-29T14:00:00.000000+00:00"
     stored = expected.snapshot(influxdb, bucket)
-    assert stored == published(now + dt.timedelta(hours=6), 7, flows=False)
+    earlier = [now, now + dt.timedelta(hours=3)]
+    assert stored == published(now + dt.timedelta(hours=6), 7, flows=False, since=earlier)
     # each run read the three hours after the bookmark, no hour before it
     assert records(second.stdout, "gas_quality") == 3 * len(GAS_QUALITY_SITES)
     assert records(third.stdout, "gas_quality") == 3 * len(GAS_QUALITY_SITES)

@@ -14,9 +14,9 @@ import urllib3
 from tap_nationalgas import client, values
 from tap_nationalgas.feed import FLOW_GROUPS
 from tap_nationalgas.tap import TapNationalGas
-from testkit.fake_nationalgas import FakeState
+from testkit.expected import fake_data
 from testkit.fixtures import FAKE_NOW, FAKE_START_DATE
-from testkit.nationalgas_data import GAS_QUALITY_SITES, PUBLICATIONS, NationalGasData
+from testkit.nationalgas_data import GAS_QUALITY_SITES, PUBLICATIONS, NationalGasData, read_number
 from testkit.singer import run_tap
 
 if t.TYPE_CHECKING:
@@ -36,25 +36,20 @@ def iso(moment: dt.datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
-def sent(now: dt.datetime = NOW) -> FakeState:
-    """The fake's state as the session fixture runs it (strings and nulls on)."""
-    return FakeState(NationalGasData(1, now), string_numbers=True, nulls=True)
+def sent(now: dt.datetime = NOW) -> NationalGasData:
+    """The fake's data as the session fixture serves it (strings and nulls on)."""
+    return fake_data(now)
 
 
-def expected_metrics(state: FakeState, site_id: int, at: dt.datetime) -> dict[str, t.Any]:
-    stamp = int(at.timestamp())
-    out = {}
-    for key, value in state.data.gas_quality(site_id, at).items():
-        shown = state.number(value, (key, site_id, stamp))
-        out[key] = None if shown is None else float(shown)
-    return out
+def expected_metrics(data: NationalGasData, site_id: int, at: dt.datetime) -> dict[str, t.Any]:
+    return {key: read_number(v) for key, v in data.gas_quality_sent(site_id, at).items()}
 
 
 def test_latest_gas_quality_equals_what_the_api_published(tmp_path, tap_config):
     run = run_tap(tmp_path, tap_config)
     assert run.returncode == 0, run.log
-    state = sent()
-    at = state.data.gas_quality_latest_time()
+    data = sent()
+    at = data.gas_quality_latest_time()
     assert at == dt.datetime(2026, 3, 29, 8, tzinfo=UTC)  # 09:00+01:00
     assert run.records["gas_quality"] == [
         {
@@ -62,7 +57,7 @@ def test_latest_gas_quality_equals_what_the_api_published(tmp_path, tap_config):
             "site_name": name,
             "area_name": area,
             "published_time": iso(at),
-            **expected_metrics(state, site_id, at),
+            **expected_metrics(data, site_id, at),
         }
         for site_id, name, area in GAS_QUALITY_SITES
     ]
@@ -87,11 +82,11 @@ def test_history_is_read_in_two_day_windows_ascending_across_the_clock_change(
     assert times == [iso(start + dt.timedelta(hours=h)) for h in range(hours)]
     assert [r["published_time"] for r in records] == sorted(r["published_time"] for r in records)
     assert len(records) == hours * len(GAS_QUALITY_SITES)
-    state = sent()
+    data = sent()
     for record in records[::97]:
         at = dt.datetime.fromisoformat(record["published_time"])
         assert {k: record[k] for k in ("cv", "cv24", "sg", "sg24", "wi", "co2", "n2")} == (
-            expected_metrics(state, record["site_id"], at)
+            expected_metrics(data, record["site_id"], at)
         )
 
 
@@ -125,10 +120,10 @@ def test_publications_with_string_values_blank_indicators_and_gas_days(tmp_path,
     run = run_tap(tmp_path, {**tap_config, "publication_ids": ["PUBOB637", "PUBOB603"]})
     assert run.returncode == 0, run.log
     rows = run.records["publications"]
-    state = sent()
+    data = sent()
     expected = {}
     for pid in ("PUBOB637", "PUBOB603"):
-        for row in state.data.publication_rows(
+        for row in data.publication_rows(
             pid, dt.date(2026, 3, 19), dt.date(2026, 3, 29), latest_only=True
         ):
             generated = values.instant(row["generatedTimeStamp"])
