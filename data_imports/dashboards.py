@@ -26,6 +26,7 @@ import typing as t
 from pathlib import Path
 
 from data_imports.names import Names, NamesError, read_names
+from data_imports.project import Project
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -58,6 +59,12 @@ LAG_LIMITS = {  # stream: (late, stale) in seconds of data lag
 hour limits for gas quality and flows."""
 
 Panel = dict[str, t.Any]
+
+
+@functools.cache
+def measurement(stream: str) -> str:
+    """The measurement a stream is stored in: ``meltano.yml``'s mapping of target-influxdb."""
+    return Project.load(ROOT).mappings()[stream].measurement
 
 
 def query(text: str, *, alias: str = "", ref: str = "A", table: bool = False) -> dict[str, t.Any]:
@@ -147,7 +154,8 @@ def lines(
 def per_site(field: str) -> str:
     """A gas quality field of the chosen sites, averaged over each interval."""
     return (
-        f'SELECT mean("{field}") FROM "gas_quality" WHERE "site_id" =~ /^$site$/ AND $timeFilter '
+        f'SELECT mean("{field}") FROM "{measurement("gas_quality")}"'
+        f' WHERE "site_id" =~ /^$site$/ AND $timeFilter '
         'GROUP BY time($__interval), "site_id" fill(none)'
     )
 
@@ -161,7 +169,8 @@ def flow_site_names(group_id: str) -> list[dict[str, t.Any]]:
 def flow_group(group_id: str, by: str = "site_id") -> str:
     """The instantaneous flows of one group of the feed, per site."""
     return (
-        f'SELECT mean("flow_rate") FROM "instantaneous_flow" WHERE "group_id" = \'{group_id}\' '
+        f'SELECT mean("flow_rate") FROM "{measurement("instantaneous_flows")}"'
+        f" WHERE \"group_id\" = '{group_id}' "
         f'AND $timeFilter GROUP BY time($__interval), "{by}" fill(none)'
     )
 
@@ -170,7 +179,7 @@ def daily(where: str, by: str = "") -> str:
     """A daily data item as stored: the latest value published for each gas day."""
     group = f', "{by}"' if by else ""
     return (
-        f'SELECT last("value") FROM "gas_publication" WHERE {where} AND $timeFilter '
+        f'SELECT last("value") FROM "{measurement("publications")}" WHERE {where} AND $timeFilter '
         f"GROUP BY time($__interval){group} fill(none)"
     )
 
@@ -193,7 +202,7 @@ def site_variable(names: Names) -> dict[str, t.Any]:
         "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
     }
     if not names.sites:
-        show = 'SHOW TAG VALUES FROM "gas_quality" WITH KEY = "site_id"'
+        show = f'SHOW TAG VALUES FROM "{measurement("gas_quality")}" WITH KEY = "site_id"'
         return {
             **common,
             "type": "query",
@@ -267,7 +276,8 @@ def gas_quality(names: Names) -> dict[str, t.Any]:
             [
                 query(
                     'SELECT last("cv") AS "cv", "site_name", "area_name", "wi", "sg", "co2", '
-                    '"n2" FROM "gas_quality" WHERE "site_id" =~ /^$site$/ AND $timeFilter '
+                    f'"n2" FROM "{measurement("gas_quality")}"'
+                    f' WHERE "site_id" =~ /^$site$/ AND $timeFilter '
                     'GROUP BY "site_id"',
                     table=True,
                 )
@@ -309,7 +319,8 @@ def flows(_: Names) -> dict[str, t.Any]:
             "Total supply and total demand",
             [
                 query(
-                    'SELECT mean("flow_rate") FROM "instantaneous_flow" WHERE ("group_id" = '
+                    f'SELECT mean("flow_rate") FROM "{measurement("instantaneous_flows")}"'
+                    f' WHERE ("group_id" = '
                     "'total_supply' OR \"group_id\" = 'total_demand') AND $timeFilter "
                     'GROUP BY time($__interval), "group_id" fill(none)',
                     alias="$tag_group_id",
@@ -400,7 +411,8 @@ def ready_set(name: str, names: Names) -> dict[str, t.Any]:
             [
                 query(
                     'SELECT last("value") AS "value", "publication_name", "quality_indicator", '
-                    f'"generated_time" FROM "gas_publication" WHERE {item_ids(chosen.items)} '
+                    f'"generated_time" FROM "{measurement("publications")}"'
+                    f" WHERE {item_ids(chosen.items)} "
                     'AND $timeFilter GROUP BY "publication_id"',
                     table=True,
                 )

@@ -13,19 +13,20 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from data_imports.project import Project
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
 
-QUERIES = {
-    "sites": ('SELECT last("site_name") FROM "gas_quality" GROUP BY "site_id"', "site_id"),
-    "items": (
-        'SELECT last("publication_name") FROM "gas_publication" GROUP BY "publication_id"',
-        "publication_id",
-    ),
+NAMED_BY = {
+    "sites": ("gas_quality", "site_name", "site_id"),
+    "items": ("publications", "publication_name", "publication_id"),
 }
-"""What each kind of name is read by, and the tag that keys it."""
+"""Each kind of name: the stream that stores it, its field, and the tag that keys it."""
 TIMEOUT = 30
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class NamesError(Exception):
@@ -50,10 +51,12 @@ def read_names(env: Mapping[str, str]) -> Names:
     if missing:
         raise NamesError(f"set {', '.join(missing)}")
     url, token, bucket = env["INFLUXDB_URL"], env["INFLUXDB_TOKEN"], env["INFLUXDB_BUCKET"]
-    found = {
-        kind: newest(query(url, token, bucket, statement), tag)
-        for kind, (statement, tag) in QUERIES.items()
-    }
+    mappings = Project.load(ROOT).mappings()
+    found = {}
+    for kind, (stream, name, tag) in NAMED_BY.items():
+        measurement = mappings[stream].measurement  # meltano.yml's, not a user's input
+        statement = f'SELECT last("{name}") FROM "{measurement}" GROUP BY "{tag}"'  # noqa: S608
+        found[kind] = newest(query(url, token, bucket, statement), tag)
     return Names(**found)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import typing as t
 
+from data_imports.project import Project
 from testkit.processes import REPO_ROOT
 
 if t.TYPE_CHECKING:
@@ -47,9 +49,11 @@ def test_a_fresh_clone_sets_up_and_runs_in_file_mode(tmp_path, fake_api: FakeNat
     assert run.returncode == 0, run.stdout[-3000:]
     assert f"the points are line protocol in {clone / 'output'}" in run.stdout
     assert "influx write --bucket" in run.stdout
-    for stream in ("gas_quality", "publications"):
+    project = Project.load(clone)  # the meltano.yml the run read: the clone's
+    mappings = project.mappings()
+    job = project.job(project.job_names[0])  # the job ./run-etl.sh runs with no argument
+    for stream in job.streams:
         lines = (clone / "output" / f"{stream}.lp").read_text().splitlines()
         assert lines, stream
-        assert all(
-            line.startswith(stream.replace("publications", "gas_publication")) for line in lines
-        )
+        starts = re.compile(rf"{re.escape(mappings[stream].measurement)}[, ]")
+        assert all(starts.match(line) for line in lines), (stream, lines[:3])

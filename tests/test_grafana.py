@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import typing as t
 from pathlib import Path
@@ -14,6 +15,7 @@ import yaml
 
 from data_imports import preflight
 from tap_nationalgas.sets import SETS
+from testkit import expected
 from testkit.fake_grafana import FakeGrafana, legend, time_filter
 from testkit.fixtures import FAKE_NOW, FAKE_START_DATE, meltano, meltano_env
 from testkit.processes import REPO_ROOT, run_script
@@ -29,16 +31,25 @@ GRAFANA = REPO_ROOT / "grafana"
 PROVISIONING = GRAFANA / "provisioning"
 DASHBOARD_FILES = sorted((GRAFANA / "dashboards").glob("*.json"))
 JOBS = ("nationalgas-to-influxdb", "nationalgas-flows")
-STATE_IDS = {
-    "dev:tap-nationalgas-to-target-influxdb": ("gas_quality", "publications"),
-    "dev:tap-nationalgas-flows-to-target-influxdb": ("instantaneous_flows",),
-}
-MEASUREMENT_OF = {
-    "gas_quality": "gas_quality",
-    "gas_quality_history": "gas_quality",
-    "publications": "gas_publication",
-    "instantaneous_flows": "instantaneous_flow",
-}
+BACKFILL_JOB = "nationalgas-backfill"
+
+
+def state_ids(*jobs: str) -> dict[str, tuple[str, ...]]:
+    """State ID -> the streams its runs read, for each task of the jobs (meltano.yml).
+
+    The state ID is Meltano's ``<environment>:<extractor>-to-<loader>``, the default ``job`` tag
+    of the health points; the environment is the one the test runs get (they inherit ours).
+    """
+    environment = expected.PROJECT.environment(os.environ)
+    return {
+        task.state_id(environment): tuple(task.extractor.selected_streams)
+        for job in jobs
+        for task in expected.PROJECT.job(job).tasks
+    }
+
+
+STATE_IDS = state_ids(*JOBS)
+BACKFILL_STATE_IDS = state_ids(BACKFILL_JOB)
 SECRET_KEY = re.compile(r"password|token|secret|httpHeaderValue", re.IGNORECASE)
 ENV_REFERENCE = re.compile(r"\$\{[A-Z0-9_]+(?::?[-?+][^}]*)?\}|\$__file\{/run/[^}]+\}")
 
@@ -245,10 +256,7 @@ class Filled(t.NamedTuple):
 
 def stored(engine: LocalInfluxDB | RemoteInfluxDB2, bucket: str) -> dict[str, list[int]]:
     """measurement -> the times (ns) of its points."""
-    return {
-        m: sorted(p.time_ns for p in engine.points(bucket, m))
-        for m in ("gas_quality", "instantaneous_flow", "gas_publication")
-    }
+    return {m: sorted(p.time_ns for p in engine.points(bucket, m)) for m in expected.MEASUREMENTS}
 
 
 def run_jobs(env: dict[str, str], *jobs: str) -> None:
@@ -258,14 +266,16 @@ def run_jobs(env: dict[str, str], *jobs: str) -> None:
 
 
 def counted(before: dict[str, list[int]], after: dict[str, list[int]]) -> dict[str, dict]:
-    """For each stream: the points that are new in its measurement and the newest time (s)."""
+    """For each stream of the scheduled jobs: its measurement's new points and newest time (s)."""
+    measurement_of = {
+        stream: expected.measurement(stream) for streams in STATE_IDS.values() for stream in streams
+    }
     return {
         stream: {
             "new": len(after[m]) - len(before[m]),
             "newest": max(after[m]) // 1_000_000_000 if after[m] else None,
         }
-        for stream, m in MEASUREMENT_OF.items()
-        if stream != "gas_quality_history"
+        for stream, m in measurement_of.items()
     }
 
 
@@ -290,7 +300,7 @@ def filled(
     nationalgas_api.advance(60)
     run_jobs(env, *JOBS)
     after_second = stored(influxdb, bucket)
-    run_jobs(env, "nationalgas-backfill")
+    run_jobs(env, BACKFILL_JOB)
     return Filled(
         influxdb,
         bucket,
@@ -317,19 +327,22 @@ def health_points(filled: Filled) -> dict[tuple[str, str], list[dict[str, t.Any]
 
 def test_two_runs_leave_two_health_points_per_stream_with_their_counts(filled: Filled):
     rows = health_points(filled)
-    expected_keys = {(job, stream) for job, streams in STATE_IDS.items() for stream in streams}
-    backfill = "dev:tap-nationalgas-backfill-to-target-influxdb"
-    expected_keys |= {(backfill, "gas_quality_history"), (backfill, "publications")}
+    expected_keys = {
+        (job, stream)
+        for job, streams in (STATE_IDS | BACKFILL_STATE_IDS).items()
+        for stream in streams
+    }
     assert set(rows) == expected_keys
     for (job, stream), points in rows.items():
-        assert len(points) == (1 if job == backfill else 2), (job, stream)
+        backfill = job in BACKFILL_STATE_IDS
+        assert len(points) == (1 if backfill else 2), (job, stream)
         for point in points:
             assert point["status"] == "ok", (job, stream)
             assert point["rejected"] == 0
             assert point["records"] == point["points"] + point["skipped"]
             assert point["duration"] > 0
             assert point["time"] >= filled.started.timestamp() * 1e9
-        if job == backfill:
+        if backfill:
             continue
         for point, run in zip(points, (filled.first, filled.second), strict=True):
             count = run[stream]

@@ -12,6 +12,7 @@ import time
 import typing as t
 from pathlib import Path
 
+from testkit import expected
 from testkit.fixtures import MELTANO, backfill_batch_records, meltano, start_run_etl
 from testkit.nationalgas_data import GAS_QUALITY_SITES
 from testkit.processes import REPO_ROOT, process_tree, wait_until
@@ -21,6 +22,8 @@ if t.TYPE_CHECKING:
 
 SCRIPT = str(REPO_ROOT / "run-etl.sh")
 JOB = "nationalgas-to-influxdb"
+JOB_STREAMS = expected.job_streams(JOB)
+"""The streams the job reads (meltano.yml)."""
 START = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
 RUN_DIR = REPO_ROOT / ".meltano" / "run" / "target-influxdb"
 
@@ -137,16 +140,16 @@ def test_a_normal_run_says_one_line_per_stream_and_where_the_points_went(
     lines = done.stdout.strip().splitlines()
     assert lines[0].endswith(f"run-etl starting {JOB}")
     summaries = [line for line in lines if " info    target-influxdb Stream '" in line]
-    assert len(summaries) == 2, lines  # gas_quality and publications
-    assert "Stream 'gas_quality': 12 records, 12 points written, newest 2026-03-29T08:00:00" in (
-        summaries[0] + summaries[1]
-    )
+    named = sorted(line.split(" Stream '", 1)[1].split("'", 1)[0] for line in summaries)
+    assert named == sorted(JOB_STREAMS), lines  # one line per stream of the job
+    assert any(
+        "Stream 'gas_quality': 12 records, 12 points written, newest 2026-03-29T08:00:00" in line
+        for line in summaries
+    ), summaries
     others = set(lines[1:-1]) - set(summaries)
     assert all(" warning meltano " in line for line in others), others  # "No state was found"
-    stored = sum(
-        len(influxdb.points(bucket, measurement))
-        for measurement in ("gas_quality", "gas_publication")
-    )
+    measurements = dict.fromkeys(expected.measurement(stream) for stream in JOB_STREAMS)
+    stored = sum(len(influxdb.points(bucket, measurement)) for measurement in measurements)
     assert re.fullmatch(
         f'finished {JOB} in [0-9]+s: {stored} points to bucket "{bucket}" at {influxdb.url}',
         last_line(done),
@@ -202,7 +205,7 @@ def test_a_run_that_fails_in_the_tap_is_recorded_as_failed_with_its_cause(
     cause = last_line(done).removeprefix(f"{JOB} failed: ")
     assert cause.startswith("tap-nationalgas 500 Internal Server Error from POST")
     latest = {row["stream"]: row for row in health_points(influxdb, bucket)}
-    assert set(latest) == {"gas_quality", "publications"}
+    assert set(latest) == set(JOB_STREAMS)
     assert {row["status"] for row in latest.values()} == {"failed"}
     assert {row["cause"] for row in latest.values()} == {cause}
     assert latest["gas_quality"]["job"] == "dev:tap-nationalgas-to-target-influxdb"
