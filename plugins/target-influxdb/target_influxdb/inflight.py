@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import sys
+import time
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -17,6 +19,12 @@ class OneInFlight:
     :meth:`submit` first waits for the call before it (and raises its failure), so at most one
     call runs at a time and they run in order. Leaving the ``with`` block waits for the last
     one; when the block fails, the call in flight still ends before the failure goes on.
+
+    Having started a call, :meth:`submit` pauses for one of the interpreter's switch intervals
+    (``sys.getswitchinterval()``, 5 ms), so that the worker builds and sends its request
+    uncontested and then waits for the answer without the interpreter: a caller busy encoding
+    would otherwise keep the interpreter until it next blocks, and the write would start only
+    then (``benchmarks/target_influxdb.py`` measures the difference).
     """
 
     def __init__(self) -> None:
@@ -28,6 +36,7 @@ class OneInFlight:
         """Wait for the call in flight, then start ``call(*args)`` in the worker."""
         self.wait()
         self._pending = self._executor.submit(call, *args)
+        time.sleep(sys.getswitchinterval())  # the worker's turn
 
     def wait(self) -> None:
         """Wait for the call in flight, if any; raise what it raised."""
