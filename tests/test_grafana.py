@@ -131,6 +131,18 @@ def test_every_datasource_a_panel_variable_or_alert_uses_is_provisioned():
     assert {uid for _, uid in used} == uids, used
 
 
+def test_every_measurement_a_query_reads_is_one_meltano_yml_maps_a_stream_to():
+    # meltano.yml's mappings are the one home of the measurement names: the dashboards are
+    # generated from them, and the alert rules (written by hand) are held to them here
+    queries = [target.get("query", "") for _, _, target in panel_queries()]
+    queries += [d["model"].get("query", "") for rule in alert_rules() for d in rule["data"]]
+    variables = [v for board in dashboards().values() for v in board["templating"]["list"]]
+    queries += [str(v.get("query", "")) for v in variables]
+    read = {m for query in queries for m in re.findall(r'FROM "([^"]+)"', query)}
+    assert read, queries
+    assert read <= {*expected.MEASUREMENTS, "data_imports_run"}, read - set(expected.MEASUREMENTS)
+
+
 def test_every_panel_query_is_raw_influxql_with_grafana_macros():
     for name, panel, target in panel_queries():
         where = f"{name}: {panel['title']}"
