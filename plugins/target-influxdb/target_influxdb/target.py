@@ -407,9 +407,12 @@ class TargetInfluxDB(Target):
             raise
 
     def finish_run(self, status: str, cause: str | None = None) -> None:
-        """End the run, once: health points, one summary per stream, points set aside.
+        """End the run, once: one summary per stream, health points, points set aside.
 
-        Every health point of the run, and every summary, carries one time, fixed here.
+        Every health point of the run, and every summary, carries one time, fixed here. The
+        summaries come first: a runner that reads them learns that time even when the run is
+        killed while its health points are written (a stopped run), and writes its own outcome
+        on the same points.
         """
         if self._run_finished:
             return
@@ -418,9 +421,10 @@ class TargetInfluxDB(Target):
         run_time_us = time.time_ns() // 1_000
         for run in self.stream_runs.values():
             run.end()
-        written = self.write_health_points(status, cause, run_time_us)
+        health = bool(self.config.get("run_measurement"))
         for name, run in self.stream_runs.items():
-            self.log_summary(name, run, status, run_time_us if written else None)
+            self.log_summary(name, run, status, run_time_us if health else None)
+        self.write_health_points(status, cause, run_time_us)
         self.warn_unused_mappings()
         if self.rejected_file is not None:
             config = self.config
@@ -451,15 +455,11 @@ class TargetInfluxDB(Target):
                 f'; did you mean "{close[0]}"?' if close else "",
             )
 
-    def write_health_points(self, status: str, cause: str | None, run_time_us: int) -> bool:
-        """Write one health point per stream received; a failure only warns.
-
-        Returns:
-            Whether the points were written.
-        """
+    def write_health_points(self, status: str, cause: str | None, run_time_us: int) -> None:
+        """Write one health point per stream received; a failure only warns."""
         measurement = self.config.get("run_measurement")
         if not measurement or not self.stream_runs:
-            return False
+            return
         job = self.config.get("run_job") or default_job()
         points = [
             run_point(
@@ -478,9 +478,8 @@ class TargetInfluxDB(Target):
             self.writer.write_once(measurement, points)
         except WriteError as exc:
             self.logger.warning("Run health points not written: %s", exc)
-            return False
+            return
         self.logger.debug("Run recorded as %r in %r (%d streams)", status, measurement, len(points))
-        return True
 
     def log_summary(self, name: str, run: StreamRun, status: str, run_time_us: int | None) -> None:
         """One stream's summary line, its numbers as fields, through the report logger."""
