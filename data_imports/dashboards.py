@@ -64,7 +64,7 @@ Panel = dict[str, t.Any]
 @functools.cache
 def measurement(stream: str) -> str:
     """The measurement a stream is stored in: ``meltano.yml``'s mapping of target-influxdb."""
-    return Project.load(ROOT).mappings()[stream].measurement
+    return Project.load(ROOT).measurement(stream)
 
 
 def query(text: str, *, alias: str = "", ref: str = "A", table: bool = False) -> dict[str, t.Any]:

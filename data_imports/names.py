@@ -51,10 +51,10 @@ def read_names(env: Mapping[str, str]) -> Names:
     if missing:
         raise NamesError(f"set {', '.join(missing)}")
     url, token, bucket = env["INFLUXDB_URL"], env["INFLUXDB_TOKEN"], env["INFLUXDB_BUCKET"]
-    mappings = Project.load(ROOT).mappings()
+    project = Project.load(ROOT)
     found = {}
     for kind, (stream, name, tag) in NAMED_BY.items():
-        measurement = mappings[stream].measurement  # meltano.yml's, not a user's input
+        measurement = project.measurement(stream)  # meltano.yml's, not a user's input
         statement = f'SELECT last("{name}") FROM "{measurement}" GROUP BY "{tag}"'  # noqa: S608
         found[kind] = newest(query(url, token, bucket, statement), tag)
     return Names(**found)

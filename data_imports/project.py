@@ -199,6 +199,10 @@ class Project:
             for stream, entry in (config.get("mappings") or {}).items()
         }
 
+    def measurement(self, stream: str, loader: str = "target-influxdb") -> str:
+        """The measurement the loader's mapping stores a stream in."""
+        return self.mappings(loader)[stream].measurement
+
     def measurements(self, loader: str = "target-influxdb") -> list[str]:
         """Every measurement the loader's mappings write, each once, in their order."""
         return list(dict.fromkeys(m.measurement for m in self.mappings(loader).values()))

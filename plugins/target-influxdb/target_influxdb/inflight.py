@@ -10,15 +10,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
-    from types import TracebackType
 
 
 class OneInFlight:
     """Run one call at a time in a worker thread, so that the caller prepares the next meanwhile.
 
     :meth:`submit` first waits for the call before it (and raises its failure), so at most one
-    call runs at a time and they run in order. Leaving the ``with`` block waits for the last
-    one; when the block fails, the call in flight still ends before the failure goes on.
+    call runs at a time and they run in order; :meth:`close` lets the call in flight end, then
+    stops the worker.
 
     Having started a call, :meth:`submit` pauses for one of the interpreter's switch intervals
     (``sys.getswitchinterval()``, 5 ms), so that the worker builds and sends its request
@@ -44,29 +43,8 @@ class OneInFlight:
         if pending is not None:
             pending.result()
 
-    def settle(self) -> None:
-        """Wait for the call in flight, if any, what it raised left aside (a failure is told)."""
+    def close(self) -> None:
+        """Wait for the call in flight (what it raised left aside: it is told), stop the worker."""
         with contextlib.suppress(Exception):
             self.wait()
-
-    def close(self) -> None:
-        """Wait for the call in flight (what it raised left aside), stop the worker."""
-        self.settle()
         self._executor.shutdown(wait=True)
-
-    def __enter__(self) -> t.Self:
-        """Use the worker for the block."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Wait for the last call (its failure raised unless the block failed), stop the worker."""
-        try:
-            if exc_type is None:
-                self.wait()
-        finally:
-            self.close()

@@ -247,6 +247,12 @@ class InfluxDBWriter:
 
     def _post_write(self, body: bytes, precision: str) -> Failure | None:
         """One POST to the write API: no retry, answered within :data:`CHECK_TIMEOUT` at most."""
+        return self._post(
+            body, precision, _request_timeout=self._check_timeout_ms, urlopen_kw=_ONE_ATTEMPT
+        )
+
+    def _post(self, body: bytes, precision: str, **options: t.Any) -> Failure | None:  # noqa: ANN401
+        """A POST of line protocol to the write API; ``options`` go to the client's call."""
         return self._attempt(
             lambda: self._write_service.post_write_with_http_info(
                 org=self.org,
@@ -256,8 +262,7 @@ class InfluxDBWriter:
                 content_type="text/plain; charset=utf-8",
                 _return_http_data_only=False,
                 _preload_content=False,
-                _request_timeout=self._check_timeout_ms,
-                urlopen_kw=_ONE_ATTEMPT,
+                **options,
             )
         )
 
@@ -307,18 +312,7 @@ class InfluxDBWriter:
         encoding: dict[str, str] = {}
         if self._gzip:
             body, encoding = gzip_module.compress(body, GZIP_LEVEL), {"content_encoding": "gzip"}
-        failure = self._attempt(
-            lambda: self._write_service.post_write_with_http_info(
-                org=self.org,
-                bucket=self.bucket,
-                body=body,
-                precision=precision,
-                content_type="text/plain; charset=utf-8",
-                **encoding,
-                _return_http_data_only=False,
-                _preload_content=False,
-            )
-        )
+        failure = self._post(body, precision, **encoding)  # the client's retries
         if failure is None:
             return None
         if failure.status is not None and failure.status in INVALID:
