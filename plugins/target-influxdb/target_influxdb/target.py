@@ -13,6 +13,7 @@ import threading
 import time
 import typing as t
 from functools import cached_property, partial
+from pathlib import Path
 
 import click
 from singer_sdk import typing as th
@@ -233,6 +234,13 @@ class TargetInfluxDB(Target):
                 raise ConfigValidationError(msg, errors=[msg])
             if problem := line_break_problem(self.config["token"]):
                 raise ConfigValidationError(problem, errors=[problem])
+            ca_file = self.config.get("ssl_ca_cert")
+            if ca_file and not Path(ca_file).is_file():
+                msg = (
+                    f"`ssl_ca_cert` is {ca_file}, which is not a file: give the path of a PEM "
+                    "file of CA certificates, or unset it to use the system's"
+                )
+                raise ConfigValidationError(msg, errors=[msg])
             writer = self.writer
             if isinstance(writer, InfluxDBWriter):
                 writer.check()  # before any data: a wrong URL, token or bucket fails in seconds

@@ -59,7 +59,8 @@ _RETRIED = (
 _UNREACHED = "could not reach InfluxDB at {url} ({cause}): {advice}"
 _CHECK_URL = "start InfluxDB, or check INFLUXDB_URL (the `url` setting)"
 _CHECK_TLS = (
-    "add the CA that signed InfluxDB's certificate to the trusted ones (SSL_CERT_FILE), or set "
+    "add the CA that signed InfluxDB's certificate to the trusted ones (`ssl_ca_cert`, or "
+    "SSL_CERT_FILE), or set "
     "`verify_ssl` to false for a server you trust; or check INFLUXDB_URL (the `url` setting)"
 )
 _OTHER = "InfluxDB at {url} answered {status} to a write: {message}"

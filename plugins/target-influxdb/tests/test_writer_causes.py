@@ -27,10 +27,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from influxdb_client.rest import ApiException
+from singer_sdk.exceptions import ConfigValidationError
 
 from target_influxdb.causes import Kind, classify
 from target_influxdb.rejections import Conflict
-from target_influxdb.target import writer_from_config
+from target_influxdb.target import TargetInfluxDB, writer_from_config
 from target_influxdb.writers import InfluxDBWriter, RejectedPointsError, WriteError
 from testkit.redirects import LoopbackServer, Received
 
@@ -449,3 +450,14 @@ def test_a_partial_writes_count_and_conflict_are_read_from_the_real_engines_answ
         real.write("m", batch)
     assert [p for r in rejected.value.refusals for p in r.points] == batch[:1]
     assert (rejected.value.rejected, rejected.value.written) == (1, 1)
+
+
+def test_an_ssl_ca_cert_that_is_not_a_file_is_refused_before_any_request(tmp_path):
+    missing = tmp_path / "ca.pem"
+    config = {"url": "https://127.0.0.1:9", "token": TOKEN, "org": "o", "bucket": "b"}
+    with pytest.raises(ConfigValidationError) as refused:
+        TargetInfluxDB(config={**config, "ssl_ca_cert": str(missing)}, parse_env_config=False)
+    assert str(refused.value) == (
+        f"`ssl_ca_cert` is {missing}, which is not a file: give the path of a PEM file of CA "
+        "certificates, or unset it to use the system's"
+    )
